@@ -1,0 +1,44 @@
+"""Errors that name the node and the field, so a user knows where to look."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a graph: which node (or None for the whole graph), which field, what."""
+
+    node: str | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = ".".join(p for p in (self.node, self.field) if p)
+        return f"{where}: {self.message}" if where else self.message
+
+    def to_json(self) -> dict:
+        return {"node": self.node, "field": self.field, "message": self.message}
+
+
+class GraphError(Exception):
+    """A graph that cannot be loaded or run; carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class NodeError(Exception):
+    """Raised by a node (``ctx.fail``) or by the executor around a node: names the node and the field."""
+
+    def __init__(self, node: str | None, field: str | None, message: str):
+        self.problem = Problem(node, field, message)
+        super().__init__(str(self.problem))
+
+    @property
+    def node(self) -> str | None:
+        return self.problem.node
+
+
+class Cancelled(Exception):
+    """The run was stopped by the user; what was computed so far stays usable."""

@@ -1,0 +1,272 @@
+"""The executor: runs a validated graph in topological order, caching each node's latest outputs.
+
+A node's cache key is a hash of its type, its params (and the files they name), the keys of its inputs, and,
+for a learnable node, the version of its state. After an edit only the edited node and what depends on it
+get a new key, so only they run again. The cache holds one entry per node (the latest), so memory stays
+flat however many times a graph is edited and re-run. Trainer nodes (``Optimize``) hand off to
+:mod:`nodegraph.training`, which evaluates their upstream sub-graph once per iteration.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+import traceback
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from nodegraph import registry
+from nodegraph.context import RunContext
+from nodegraph.errors import Cancelled, GraphError, NodeError, Problem
+from nodegraph.events import EventBus
+from nodegraph.graph import Graph
+from nodegraph.plan import Plan
+from nodegraph.previews import PreviewSink
+from nodegraph.spec import File
+from nodegraph.state import StateStore
+from nodegraph.types import summarize
+from nodegraph.validate import resolved_params, validate
+
+
+@dataclass
+class CacheEntry:
+    key: str
+    outputs: dict
+    seconds: float
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None or device == "auto":
+        return default_device()
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise GraphError([Problem(None, "device", "CUDA was asked for but no CUDA device is available; "
+                                                  "use --device cpu")])
+    return dev
+
+
+class Executor:
+    """Runs one graph, again and again, reusing unchanged results and learned state."""
+
+    def __init__(self, graph: Graph, bus: EventBus | None = None) -> None:
+        self.graph = graph
+        self.bus = bus or EventBus()
+        self.cache: dict[str, CacheEntry] = {}
+        self.state = StateStore()
+        self.snapshots: dict[str, dict] = {}  # trainer id -> {learnable id: state snapshot}
+        self.counts: Counter[str] = Counter()  # executions per node id, for tests and the manifest
+        self.device = default_device()
+        self.out_dir = Path.cwd() / "out"
+        self.previews = PreviewSink(self.bus.emit)
+        self.auto_preview = False  # show every Images output as it is produced (the editor turns this on)
+        self.files_written: list[str] = []
+        self.plan: Plan | None = None
+        self._keys: dict[str, str] = {}
+        self._params: dict[str, dict] = {}
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()  # one run at a time
+        self.running = False
+
+    # ------------------------------------------------------------------ public
+    def cancel(self) -> None:
+        """Ask the running graph to stop at the next node or iteration boundary."""
+        self._cancel.set()
+
+    def check_cancelled(self) -> None:
+        if self._cancel.is_set():
+            raise Cancelled()
+
+    def run(self, device: str | torch.device | None = None, targets: list[str] | None = None,
+            out_dir: str | Path | None = None) -> dict[str, dict]:
+        """Run the graph (or just ``targets`` and what they need); return ``{node_id: {output: value}}``."""
+        problems = validate(self.graph)
+        if problems:
+            raise GraphError(problems)
+        with self._lock:
+            self.running = True
+            self._cancel.clear()
+            try:
+                return self._run(resolve_device(device), targets, out_dir)
+            finally:
+                self.running = False
+
+    def _run(self, device: torch.device, targets: list[str] | None, out_dir: str | Path | None) -> dict:
+        if device != self.device:
+            self.cache.clear()
+            self.state.clear()
+            self.snapshots.clear()
+            self.device = device
+        if out_dir is not None:
+            self.out_dir = Path(out_dir)
+        self.plan = Plan(self.graph)
+        self._params = {n: resolved_params(self.graph, n)[0] for n in self.graph.nodes}
+        self._drop_stale_entries()
+        self._keys.clear()
+        self.files_written = []
+        order = self.plan.order(targets)
+        run_id = uuid.uuid4().hex[:12]
+        started = time.perf_counter()
+        self.bus.emit("run_started", run_id=run_id, graph=self.graph.name, device=str(device), order=order,
+                      seed=self.graph.seed)
+        results: dict[str, dict] = {}
+        try:
+            for node_id in order:
+                self.check_cancelled()
+                if self.plan.loop_only(node_id):
+                    continue
+                results[node_id] = self.value(node_id)
+            self.previews.flush()
+        except Cancelled:
+            self.previews.flush()
+            self.bus.emit("run_finished", run_id=run_id, status="cancelled",
+                          seconds=time.perf_counter() - started)
+            raise
+        except NodeError as exc:
+            self.previews.flush()
+            self.bus.emit("run_finished", run_id=run_id, status="error", seconds=time.perf_counter() - started,
+                          error=exc.problem.to_json())
+            raise
+        self.bus.emit("run_finished", run_id=run_id, status="ok", seconds=time.perf_counter() - started)
+        return {n: entry.outputs for n, entry in self.cache.items() if n in set(order)} | results
+
+    def _drop_stale_entries(self) -> None:
+        for node_id in list(self.cache):
+            if node_id not in self.graph.nodes:
+                del self.cache[node_id]
+        for node_id in list(self.state):
+            if node_id not in self.graph.nodes:
+                del self.state[node_id]
+
+    # ------------------------------------------------------------------ keys
+    def params(self, node_id: str) -> dict:
+        return self._params[node_id]
+
+    def invalidate_keys(self) -> None:
+        """Learnable versions changed: every key that depends on them must be recomputed."""
+        self._keys.clear()
+
+    def key(self, node_id: str) -> str:
+        if node_id in self._keys:
+            return self._keys[node_id]
+        node = self.graph.nodes[node_id]
+        spec = registry.get(node.type)
+        parts: list[Any] = [spec.name, self.params(node_id)]
+        for param in spec.params:
+            value = self.params(node_id).get(param.name)
+            if isinstance(param, File) and param.must_exist and value:
+                path = Path(self.graph.base_dir, value)
+                stat = path.stat() if path.exists() else None
+                parts.append([value, stat.st_mtime_ns if stat else None, stat.st_size if stat else None])
+        parts.append(sorted((l.dst_port, self.graph.links.index(l), self.key(l.src), l.src_port)
+                            for l in self.graph.links_into(node_id)))
+        if spec.learnable:
+            parts.append(self.state[node_id].version)
+        if spec.stochastic:
+            parts.append(self.graph.seed)
+        if spec.trainer:
+            parts.append([self.state[n].version for n in self.plan.trains(node_id)])
+        digest = hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        self._keys[node_id] = digest
+        return digest
+
+    # ------------------------------------------------------------------ evaluation
+    def inputs_of(self, node_id: str, pull: Callable[[str], dict]) -> dict:
+        """Gather a node's inputs by pulling its sources with ``pull`` (cached or per-iteration)."""
+        spec = registry.get(self.graph.nodes[node_id].type)
+        values: dict[str, Any] = {}
+        for port in spec.inputs:
+            links = [l for l in self.graph.links_into(node_id) if l.dst_port == port.name]
+            got = [pull(l.src)[l.src_port] for l in links]
+            if port.multiple:
+                values[port.name] = got
+            else:
+                values[port.name] = got[0] if got else None
+        return values
+
+    def value(self, node_id: str) -> dict:
+        """The node's outputs: from the cache when its key is unchanged, else computed now."""
+        spec = registry.get(self.graph.nodes[node_id].type)
+        if spec.trainer:
+            from nodegraph.training import run_trainer
+
+            return run_trainer(self, node_id)
+        if spec.learnable:
+            self._sync_learnable_init(node_id)
+        key = self.key(node_id)
+        entry = self.cache.get(node_id)
+        if entry is not None and entry.key == key:
+            self.bus.emit("node_finished", node=node_id, node_type=spec.name, seconds=entry.seconds, cached=True,
+                          outputs={k: summarize(v) for k, v in entry.outputs.items()})
+            return entry.outputs
+        inputs = self.inputs_of(node_id, self.value)
+        self.check_cancelled()
+        self.bus.emit("node_started", node=node_id, node_type=spec.name)
+        started = time.perf_counter()
+        outputs = self.call(node_id, inputs)
+        seconds = time.perf_counter() - started
+        self.cache[node_id] = CacheEntry(key, outputs, seconds)
+        self.bus.emit("node_finished", node=node_id, node_type=spec.name, seconds=seconds, cached=False,
+                      outputs={k: summarize(v) for k, v in outputs.items()})
+        if self.auto_preview:
+            self._auto_preview(node_id, outputs)
+        return outputs
+
+    def store(self, node_id: str, outputs: dict, seconds: float) -> None:
+        """Record outputs computed outside :meth:`value` (trainers) under the node's current key."""
+        self.cache[node_id] = CacheEntry(self.key(node_id), outputs, seconds)
+
+    def call(self, node_id: str, inputs: dict, iteration: int | None = None) -> dict:
+        """Run a node function once; exceptions become NodeErrors that name the node."""
+        node = self.graph.nodes[node_id]
+        spec = registry.get(node.type)
+        ctx = RunContext(self, node_id, iteration)
+        self.counts[node_id] += 1
+        try:
+            if spec.stochastic and iteration is None:
+                torch.manual_seed(_node_seed(self.graph.seed, node_id))
+            result = spec.fn(ctx, **inputs, **self.params(node_id))
+            return spec.normalise_result(result)
+        except (NodeError, Cancelled, GraphError):
+            raise
+        except torch.cuda.OutOfMemoryError as exc:
+            torch.cuda.empty_cache()
+            raise self._error(node_id, f"out of GPU memory: {str(exc).splitlines()[0]}") from None
+        except Exception as exc:
+            raise self._error(node_id, f"{type(exc).__name__}: {exc}", traceback.format_exc()) from None
+
+    def _error(self, node_id: str, message: str, tb: str = "") -> NodeError:
+        err = NodeError(node_id, None, message)
+        err.traceback = tb
+        return err
+
+    def _sync_learnable_init(self, node_id: str) -> None:
+        """A learnable node whose params or inputs changed starts again from its initial value."""
+        spec_key = json.dumps([self.params(node_id), sorted(
+            (l.dst_port, self.key(l.src)) for l in self.graph.links_into(node_id))], default=str)
+        st = self.state[node_id]
+        if st.init_key != spec_key:
+            st.reset()
+            st.init_key = spec_key
+            self.invalidate_keys()
+
+    def _auto_preview(self, node_id: str, outputs: dict) -> None:
+        spec = registry.get(self.graph.nodes[node_id].type)
+        for port in spec.outputs:
+            value = outputs.get(port.name)
+            if port.type == "Images" and isinstance(value, torch.Tensor):
+                self.previews.image(node_id, port.name, value, force=True)
+
+
+def _node_seed(seed: int, node_id: str) -> int:
+    """A stochastic node outside a loop draws from its own seed, so its result is reproducible and cacheable."""
+    return (seed * 1_000_003 + int(hashlib.sha1(node_id.encode()).hexdigest()[:8], 16)) % (2**63)

@@ -1,0 +1,240 @@
+"""The graph document: nodes, links and params, read from and written to ``nodegraph/1`` JSON.
+
+A :class:`Graph` is the user's document. It knows nothing about running; :meth:`Graph.run` hands it to an
+:class:`~nodegraph.executor.Executor` that lives as long as the graph, so a second run reuses what the first
+computed. JSON is written sorted and indented, so a saved graph diffs cleanly and load -> save is identity.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from nodegraph.errors import GraphError, Problem
+
+FORMAT = "nodegraph/1"
+TOP_LEVEL_KEYS = {"format", "name", "description", "seed", "nodes", "links", "ui"}
+NODE_KEYS = {"id", "type", "params", "ui"}
+
+
+@dataclass
+class NodeDoc:
+    id: str
+    type: str
+    params: dict[str, Any] = field(default_factory=dict)
+    ui: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        out = {"id": self.id, "type": self.type, "params": self.params}
+        if self.ui:
+            out["ui"] = self.ui
+        return out
+
+
+@dataclass(frozen=True)
+class Link:
+    src: str
+    src_port: str
+    dst: str
+    dst_port: str
+
+    def to_json(self) -> dict:
+        return {"from": [self.src, self.src_port], "to": [self.dst, self.dst_port]}
+
+
+@dataclass
+class Graph:
+    """A graph document plus the executor that runs it (created on the first run and kept for caching)."""
+
+    nodes: dict[str, NodeDoc] = field(default_factory=dict)
+    links: list[Link] = field(default_factory=list)
+    name: str = "untitled"
+    description: str = ""
+    seed: int = 0
+    ui: dict[str, Any] = field(default_factory=dict)
+    base_dir: Path = field(default_factory=Path.cwd)  # asset paths are relative to this
+    path: Path | None = None
+    _executor: Any = field(default=None, repr=False, compare=False)
+
+    # ------------------------------------------------------------------ editing
+    def add_node(self, type_name: str, node_id: str | None = None, **params: Any) -> str:
+        node_id = node_id or self._fresh_id(type_name)
+        if node_id in self.nodes:
+            raise ValueError(f"node id {node_id!r} is taken")
+        self.nodes[node_id] = NodeDoc(node_id, type_name, dict(params))
+        return node_id
+
+    def connect(self, src: str, src_port: str, dst: str, dst_port: str) -> Link:
+        link = Link(src, src_port, dst, dst_port)
+        self.links.append(link)
+        return link
+
+    def set_param(self, node_id: str, name: str, value: Any) -> None:
+        if node_id not in self.nodes:
+            raise GraphError([Problem(node_id, None, "no such node")])
+        self.nodes[node_id].params[name] = value
+
+    def set_params(self, overrides: dict[str, Any]) -> None:
+        """Apply ``{"node.param": value}`` overrides, as the CLI's ``--set``."""
+        problems = []
+        for key, value in overrides.items():
+            node_id, _, name = key.partition(".")
+            if node_id not in self.nodes or not name:
+                problems.append(Problem(node_id or key, name or None, f"cannot set {key!r}: no such node"))
+                continue
+            self.nodes[node_id].params[name] = value
+        if problems:
+            raise GraphError(problems)
+
+    def _fresh_id(self, type_name: str) -> str:
+        stem = "".join(c for c in type_name.lower() if c.isalnum() or c == "_") or "node"
+        i = 1
+        while f"{stem}{i}" in self.nodes:
+            i += 1
+        return f"{stem}{i}"
+
+    def links_into(self, node_id: str) -> list[Link]:
+        return [l for l in self.links if l.dst == node_id]
+
+    def links_out_of(self, node_id: str) -> list[Link]:
+        return [l for l in self.links if l.src == node_id]
+
+    # ------------------------------------------------------------------ JSON
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {
+            "format": FORMAT, "name": self.name, "description": self.description, "seed": self.seed,
+            "nodes": [n.to_json() for n in self.nodes.values()],
+            "links": [l.to_json() for l in self.links],
+        }
+        if self.ui:
+            out["ui"] = self.ui
+        return out
+
+    def dumps(self) -> str:
+        return dumps(self.to_json())
+
+    def save(self, path: str | Path | None = None) -> Path:
+        """Write the graph atomically: a crash mid-write never leaves a half-written file."""
+        target = Path(path or self.path or "graph.json")
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        tmp.write_text(self.dumps())
+        tmp.replace(target)
+        return target
+
+    def copy(self) -> "Graph":
+        """A document copy without the executor (its cache and learned state stay with the original)."""
+        return Graph(copy.deepcopy(self.nodes), list(self.links), self.name, self.description, self.seed,
+                     copy.deepcopy(self.ui), self.base_dir, self.path)
+
+    # ------------------------------------------------------------------ running
+    @property
+    def executor(self):
+        from nodegraph.executor import Executor
+
+        if self._executor is None:
+            self._executor = Executor(self)
+        return self._executor
+
+    def validate(self) -> list[Problem]:
+        """Every problem in the graph at once (types, links, params, files, cycles); empty when runnable."""
+        from nodegraph.validate import validate
+
+        return validate(self)
+
+    def run(self, device: str | None = None, overrides: dict[str, Any] | None = None, **kwargs: Any) -> dict:
+        """Run the graph; return ``{node_id: {output_name: value}}``. Unchanged nodes come from the cache."""
+        if overrides:
+            self.set_params(overrides)
+        return self.executor.run(device=device, **kwargs)
+
+
+def dumps(doc: Any) -> str:
+    """Sorted, indented JSON with short lists of numbers or strings kept on one line, so diffs stay readable."""
+    return _dump(doc, 0) + "\n"
+
+
+def _dump(value: Any, depth: int) -> str:
+    pad, inner = "  " * depth, "  " * (depth + 1)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{inner}{json.dumps(k)}: {_dump(value[k], depth + 1)}" for k in sorted(value)]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(value, list):
+        flat = json.dumps(value)
+        if not value or (all(not isinstance(v, (dict, list)) for v in value) and len(flat) <= 100):
+            return flat
+        return "[\n" + ",\n".join(inner + _dump(v, depth + 1) for v in value) + "\n" + pad + "]"
+    return json.dumps(value)
+
+
+def from_json(doc: Any, base_dir: Path | None = None, path: Path | None = None) -> Graph:
+    """Build a Graph from parsed JSON; raises GraphError listing every structural problem."""
+    problems: list[Problem] = []
+    if not isinstance(doc, dict):
+        raise GraphError([Problem(None, None, "a graph file must hold a JSON object")])
+    if doc.get("format") != FORMAT:
+        problems.append(Problem(None, "format", f"unknown format {doc.get('format')!r}; expected {FORMAT!r}"))
+    for key in sorted(set(doc) - TOP_LEVEL_KEYS):
+        problems.append(Problem(None, key, "unknown top-level key"))
+    graph = Graph(name=str(doc.get("name", "untitled")), description=str(doc.get("description", "")),
+                  ui=doc.get("ui") or {}, base_dir=base_dir or Path.cwd(), path=path)
+    seed = doc.get("seed", 0)
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        graph.seed = seed
+    else:
+        problems.append(Problem(None, "seed", f"must be a whole number, got {seed!r}"))
+    for i, raw in enumerate(_as_list(doc.get("nodes", []), "nodes", problems)):
+        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not isinstance(raw.get("type"), str):
+            problems.append(Problem(None, f"nodes[{i}]", "a node needs a string 'id' and 'type'"))
+            continue
+        for key in sorted(set(raw) - NODE_KEYS):
+            problems.append(Problem(raw["id"], key, "unknown node key"))
+        if raw["id"] in graph.nodes:
+            problems.append(Problem(raw["id"], "id", "duplicate node id"))
+            continue
+        params = raw.get("params", {})
+        if not isinstance(params, dict):
+            problems.append(Problem(raw["id"], "params", "must be an object"))
+            params = {}
+        graph.nodes[raw["id"]] = NodeDoc(raw["id"], raw["type"], dict(params), dict(raw.get("ui") or {}))
+    for i, raw in enumerate(_as_list(doc.get("links", []), "links", problems)):
+        try:
+            (src, src_port), (dst, dst_port) = raw["from"], raw["to"]
+            assert all(isinstance(s, str) for s in (src, src_port, dst, dst_port))
+        except Exception:
+            problems.append(Problem(None, f"links[{i}]", f"a link is {{'from': [node, output], 'to': [node, "
+                                                        f"input]}}, got {raw!r}"))
+            continue
+        graph.links.append(Link(src, src_port, dst, dst_port))
+    if problems:
+        raise GraphError(problems)
+    return graph
+
+
+def _as_list(value: Any, name: str, problems: list[Problem]) -> Iterable:
+    if isinstance(value, list):
+        return value
+    problems.append(Problem(None, name, "must be a list"))
+    return []
+
+
+def loads(text: str, base_dir: Path | None = None, path: Path | None = None) -> Graph:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = str(path) if path else "graph"
+        raise GraphError([Problem(None, None, f"{where} is not valid JSON: {exc}")]) from None
+    return from_json(doc, base_dir, path)
+
+
+def load(path: str | Path) -> Graph:
+    """Read a graph file. Asset paths inside it resolve relative to the file's folder."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise GraphError([Problem(None, None, f"cannot read {path}: {exc.strerror or exc}")]) from None
+    return loads(text, base_dir=path.resolve().parent, path=path)

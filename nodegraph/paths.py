@@ -1,0 +1,59 @@
+"""Where files may come from: a graph's own folder and the data folders the user allowed, nothing else.
+
+Loaders, the editor's file picker and the graphs library all resolve paths here, so `..`, absolute paths
+and symlinks that lead out of an allowed folder are refused in one place, with one message.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+GRAPHS_DIR = PROJECT_ROOT / "graphs"
+
+
+def data_dirs() -> list[Path]:
+    """Extra allowed folders from ``NODEGRAPH_DATA_DIRS`` (os.pathsep-separated)."""
+    raw = os.environ.get("NODEGRAPH_DATA_DIRS", "")
+    return [Path(p).resolve() for p in raw.split(os.pathsep) if p]
+
+
+def allowed_roots(base_dir: Path) -> list[Path]:
+    return [Path(base_dir).resolve(), *data_dirs()]
+
+
+def is_inside(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def resolve_inside(value: str, roots: list[Path]) -> Path:
+    """Resolve ``value`` against the first root; refuse anything whose real path leaves every root."""
+    if not value:
+        raise ValueError("no path given")
+    raw = Path(value)
+    candidate = raw if raw.is_absolute() else roots[0] / raw
+    real = candidate.resolve()
+    if not any(is_inside(real, root) for root in roots):
+        shown = ", ".join(str(r) for r in roots)
+        raise ValueError(f"{value!r} is outside the allowed folders ({shown}); "
+                         "add a folder to NODEGRAPH_DATA_DIRS to allow it")
+    return real
+
+
+def resolve_asset(base_dir: Path, value: str, must_exist: bool = True) -> Path:
+    """The real path of an asset named in a graph, checked to stay inside the allowed folders."""
+    path = resolve_inside(value, allowed_roots(base_dir))
+    if must_exist and not path.is_file():
+        raise ValueError(f"file {value!r} not found (looked for {path})")
+    return path
+
+
+def output_path(out_dir: Path, filename: str) -> Path:
+    """A path for a file a node writes: always inside the run's output folder."""
+    path = resolve_inside(filename, [Path(out_dir).resolve()])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,50 @@
+"""Tiny node types for executor tests: they exercise caching and training without rendering anything."""
+import torch
+
+from nodegraph.spec import Float, Floats, Input, Int, Output, node
+from nodegraph.training import LossValue
+
+
+@node(category="toy", params=[Floats("value", [1.0, 2.0, 3.0])], outputs=[Output("out", "Tensor")])
+def ToyConst(ctx, value):
+    """A constant tensor."""
+    return torch.tensor(value, device=ctx.device)
+
+
+@node(category="toy", inputs=[Input("x", "Tensor")], params=[Float("factor", 2.0)],
+      outputs=[Output("out", "Tensor")])
+def ToyScale(ctx, x, factor):
+    """x * factor."""
+    return x * factor
+
+
+@node(category="toy", learnable=True, inputs=[Input("like", "Tensor")], params=[Float("init", 0.0)],
+      outputs=[Output("out", "Tensor")])
+def ToyLearnable(ctx, like, init):
+    """A learnable tensor shaped like its input."""
+    return ctx.param("w", lambda: torch.full_like(like, init))
+
+
+@node(category="toy", stochastic=True, inputs=[Input("x", "Tensor")], params=[Float("sigma", 0.01)],
+      outputs=[Output("out", "Tensor")])
+def ToyNoise(ctx, x, sigma):
+    """x plus Gaussian noise."""
+    return x + sigma * torch.randn_like(x)
+
+
+@node(category="toy", inputs=[Input("a", "Tensor"), Input("b", "Tensor")], params=[Float("weight", 1.0)],
+      outputs=[Output("loss", "Loss")])
+def ToyMSE(ctx, a, b, weight):
+    """Mean squared error."""
+    if a.shape != b.shape:
+        ctx.fail("b", f"shape {list(b.shape)} does not match a {list(a.shape)}")
+    return LossValue.term(ctx.node_id, ((a - b) ** 2).mean(), weight)
+
+
+@node(category="toy", preview=True, inputs=[Input("x", "Any")])
+def ToyPreview(ctx, x):
+    """Records what it sees."""
+    SEEN.append((ctx.iteration, x.detach().clone() if isinstance(x, torch.Tensor) else x))
+
+
+SEEN: list = []
