@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 
 from nodegraph import spec as _spec
@@ -12,13 +13,16 @@ _loaded = False
 
 
 def load_all() -> dict[str, NodeSpec]:
-    """Import every module under ``nodes/`` so their ``@node`` declarations register; idempotent."""
+    """Import every module under ``nodes/``, then any in ``NODEGRAPH_PLUGINS`` (comma-separated module names,
+    for a user's own nodes), so their ``@node`` declarations register; idempotent."""
     global _loaded
     if not _loaded:
         import nodes
 
         for info in pkgutil.iter_modules(nodes.__path__):
             importlib.import_module(f"nodes.{info.name}")
+        for name in filter(None, os.environ.get("NODEGRAPH_PLUGINS", "").split(",")):
+            importlib.import_module(name.strip())
         _loaded = True
     return _spec.REGISTRY
 

@@ -138,7 +138,7 @@ class TrainingLoop:
 
     def _non_finite_error(self) -> NodeError:
         for node_id in nx.topological_sort(self.plan.dag):
-            for port, value in self.memo.get(node_id, {}).items():
+            for port, value in (self.memo.get(node_id) or self.static.get(node_id) or {}).items():
                 tensors = [value] if isinstance(value, torch.Tensor) else \
                     [value.total] if isinstance(value, LossValue) else []
                 if hasattr(value, "verts_packed"):

@@ -1,0 +1,265 @@
+"""The command line: ``python -m nodegraph run|validate|nodes|fmt|serve``.
+
+Bad graphs exit with code 2 and one line per problem (``node.field: message``); a node that fails while
+running exits with 1 and names the node; no Python traceback unless ``--debug``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_GRAPH, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``node.param=value``: the value is read as JSON when it parses, else kept as a string."""
+    key, sep, raw = text.partition("=")
+    if not sep or "." not in key:
+        raise argparse.ArgumentTypeError(f"--set expects NODE_ID.PARAM=VALUE, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key, value
+
+
+def _print_problems(problems, prefix: str = "") -> None:
+    for problem in problems:
+        print(f"{prefix}{problem}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------------------------- run
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from nodegraph.errors import Cancelled, GraphError, NodeError
+    from nodegraph.events import JsonLinesWriter
+    from nodegraph.graph import load
+    from nodegraph.progress import TerminalProgress
+
+    try:
+        graph = load(args.graph)
+        graph.set_params(dict(args.set or []))
+        problems = graph.validate()
+    except GraphError as exc:
+        problems = exc.problems
+    if problems:
+        _print_problems(problems, f"{args.graph}: ")
+        return EXIT_BAD_GRAPH
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log = JsonLinesWriter(out_dir / "events.jsonl")
+    timings: dict[str, dict] = {}
+    executor = graph.executor
+    executor.bus.subscribe(log)
+    executor.bus.subscribe(lambda e: _record_timing(timings, e))
+    progress = TerminalProgress(enabled=not args.quiet)
+    executor.bus.subscribe(progress)
+    started = time.perf_counter()
+    status, error = "ok", None
+    try:
+        graph.run(device=args.device, out_dir=out_dir)
+    except GraphError as exc:
+        _print_problems(exc.problems, f"{args.graph}: ")
+        status, error = "error", [p.to_json() for p in exc.problems]
+    except NodeError as exc:
+        status, error = "error", exc.problem.to_json()
+        print(f"error in node {exc.problem}", file=sys.stderr)
+        if args.debug and getattr(exc, "traceback", ""):
+            print(exc.traceback, file=sys.stderr)
+    except (Cancelled, KeyboardInterrupt):
+        status = "cancelled"
+        print("cancelled", file=sys.stderr)
+    finally:
+        progress.close()
+        log.close()
+    manifest = {
+        "graph": graph.name, "graph_file": str(args.graph), "status": status, "error": error,
+        "device": str(executor.device), "seed": graph.seed, "overrides": dict(args.set or []),
+        "seconds": round(time.perf_counter() - started, 4), "nodes": timings,
+        "files": [str(Path(f).relative_to(out_dir.resolve())) if Path(f).is_relative_to(out_dir.resolve())
+                  else f for f in executor.files_written],
+        "versions": _versions(),
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    if status == "ok" and not args.quiet:
+        print(f"done in {manifest['seconds']:.2f} s on {manifest['device']}; wrote {len(manifest['files'])} "
+              f"file(s), events.jsonl and manifest.json to {out_dir}")
+    return {"ok": EXIT_OK, "cancelled": EXIT_CANCELLED}.get(status, EXIT_BAD_GRAPH if isinstance(error, list)
+                                                          else EXIT_FAILED)
+
+
+def _record_timing(timings: dict, event: dict) -> None:
+    if event["type"] == "node_finished":
+        timings[event["node"]] = {"type": event.get("node_type"), "seconds": round(event["seconds"], 6),
+                                  "cached": event["cached"]}
+
+
+def _versions() -> dict:
+    import torch
+
+    import nodegraph
+
+    try:
+        import pytorch3d
+
+        p3d = pytorch3d.__version__
+    except Exception:  # pragma: no cover
+        p3d = None
+    return {"nodegraph": nodegraph.__version__, "python": platform.python_version(), "torch": torch.__version__,
+            "pytorch3d": p3d, "cuda": torch.version.cuda,
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+
+
+# ---------------------------------------------------------------------------------------- validate
+
+
+def graph_files(paths: Sequence[str]) -> list[Path]:
+    files: list[Path] = []
+    for p in map(Path, paths):
+        files += sorted(p.glob("*.json")) if p.is_dir() else [p]
+    return files
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from nodegraph.errors import GraphError
+    from nodegraph.graph import load
+
+    files = graph_files(args.paths)
+    if not files:
+        print(f"no graph files found in {' '.join(args.paths)}", file=sys.stderr)
+        return EXIT_BAD_GRAPH
+    bad = 0
+    for path in files:
+        try:
+            problems = load(path).validate()
+        except GraphError as exc:
+            problems = exc.problems
+        if problems:
+            bad += 1
+            _print_problems(problems, f"{path}: ")
+        else:
+            print(f"ok  {path}")
+    return EXIT_BAD_GRAPH if bad else EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------- nodes
+
+
+def cmd_nodes(args: argparse.Namespace) -> int:
+    from nodegraph import registry
+
+    if args.json:
+        print(json.dumps(registry.catalogue_json(), indent=2))
+        return EXIT_OK
+    for category, specs in registry.by_category().items():
+        if args.category and category != args.category:
+            continue
+        print(f"\n[{category}]")
+        for spec in specs:
+            flags = [f for f in ("learnable", "stochastic", "preview", "trainer") if getattr(spec, f)]
+            aka = f" (also {', '.join(spec.aliases)})" if spec.aliases else ""
+            print(f"  {spec.name}{aka}" + (f"  [{', '.join(flags)}]" if flags else ""))
+            summary = spec.doc.splitlines()[0] if spec.doc else ""
+            print(f"      {summary}")
+            if spec.inputs:
+                print("      in:  " + ", ".join(f"{i.name}: {i.type}{'[]' if i.multiple else ''}"
+                                             f"{'?' if i.optional else ''}" for i in spec.inputs))
+            if spec.outputs:
+                print("      out: " + ", ".join(f"{o.name}: {o.type}" for o in spec.outputs))
+            if spec.params:
+                print("      params: " + ", ".join(f"{p.name}={json.dumps(p.default)}" for p in spec.params))
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------- fmt
+
+
+def cmd_fmt(args: argparse.Namespace) -> int:
+    from nodegraph.errors import GraphError
+    from nodegraph.graph import load
+    from nodegraph.layout import auto_layout
+
+    changed = 0
+    for path in graph_files(args.paths):
+        try:
+            graph = load(path)
+        except GraphError as exc:
+            _print_problems(exc.problems, f"{path}: ")
+            return EXIT_BAD_GRAPH
+        auto_layout(graph)
+        text = graph.dumps()
+        if text != path.read_text():
+            changed += 1
+            if args.check:
+                print(f"would reformat {path}")
+            else:
+                graph.save(path)
+                print(f"formatted {path}")
+    return EXIT_FAILED if (args.check and changed) else EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------- serve
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from nodegraph.server import serve
+
+    serve(host=args.host, port=args.port, graph_path=args.graph, token=args.token)
+    return EXIT_OK
+
+
+# -------------------------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m nodegraph", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a graph headless")
+    run.add_argument("graph")
+    run.add_argument("--out", default="out", help="folder for images, meshes, events.jsonl and manifest.json")
+    run.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA when present)")
+    run.add_argument("--set", action="append", type=parse_override, metavar="NODE.PARAM=VALUE",
+                     help="override a param (repeatable); VALUE is JSON, else a string")
+    run.add_argument("--quiet", action="store_true", help="no progress display")
+    run.add_argument("--debug", action="store_true", help="show Python tracebacks")
+    run.set_defaults(func=cmd_run)
+
+    validate = sub.add_parser("validate", help="check graph files (or every *.json in folders)")
+    validate.add_argument("paths", nargs="+")
+    validate.set_defaults(func=cmd_validate)
+
+    nodes = sub.add_parser("nodes", help="print the node catalogue")
+    nodes.add_argument("--json", action="store_true", help="full specs as JSON (what the editor reads)")
+    nodes.add_argument("--category")
+    nodes.set_defaults(func=cmd_nodes)
+
+    fmt = sub.add_parser("fmt", help="rewrite graph files canonically; lay out nodes without a position")
+    fmt.add_argument("paths", nargs="+")
+    fmt.add_argument("--check", action="store_true", help="only report files that would change (exit 1)")
+    fmt.set_defaults(func=cmd_fmt)
+
+    serve = sub.add_parser("serve", help="start the browser editor")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--graph", default=None, help="graph to open (default: graphs/render_textured_cow.json)")
+    serve.add_argument("--token", default=None, help="access token (generated when --host is not local)")
+    serve.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except Exception as exc:  # an unexpected failure: one line, unless --debug
+        if getattr(args, "debug", False):
+            raise
+        print(f"nodegraph: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
+        return EXIT_FAILED
