@@ -1,0 +1,120 @@
+"""Loading nodes: meshes, point clouds and images from files next to the graph (or in allowed data folders).
+
+OBJ files (with their MTL and texture image) load through PyTorch3D's ``load_objs_as_meshes``, as the
+tutorials do; PLY through ``pytorch3d.io.IO``; GLB, GLTF, STL and OFF through trimesh. Point clouds come from
+PLY (with or without per-vertex colour) or from NPZ archives holding ``verts`` and optionally ``rgb``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from nodegraph.spec import Choice, File, Input, Output, node
+
+MESH_EXTENSIONS = (".obj", ".ply", ".glb", ".gltf", ".stl", ".off")
+POINTS_EXTENSIONS = (".ply", ".npz")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def _load_trimesh(path: Path, device: torch.device):
+    """A mesh through trimesh (GLB, STL, OFF): vertex colours become TexturesVertex when the file has them."""
+    import trimesh
+    from pytorch3d.renderer import TexturesVertex
+    from pytorch3d.structures import Meshes
+
+    loaded = trimesh.load(str(path), force="mesh", process=False)
+    verts = torch.as_tensor(np.asarray(loaded.vertices), dtype=torch.float32, device=device)
+    faces = torch.as_tensor(np.asarray(loaded.faces), dtype=torch.int64, device=device)
+    textures = None
+    colors = getattr(loaded.visual, "vertex_colors", None) if loaded.visual.kind == "vertex" else None
+    if colors is not None and len(colors) == len(verts):
+        rgb = torch.as_tensor(np.asarray(colors)[:, :3], dtype=torch.float32, device=device) / 255.0
+        textures = TexturesVertex([rgb])
+    return Meshes([verts], [faces], textures=textures)
+
+
+@node(
+    category="io",
+    params=[File("file", "assets/cow_mesh/cow.obj", "mesh file: OBJ (+MTL, texture), PLY, GLB/GLTF, STL or OFF",
+                 extensions=MESH_EXTENSIONS)],
+    outputs=[Output("mesh", "Meshes", "a batch of one mesh, with its texture when the file has one")],
+)
+def LoadMesh(ctx, file):
+    """Load a triangle mesh from a file.
+
+    OBJ files load with their materials and texture image (``load_objs_as_meshes``), PLY files with their
+    vertex colours when present, GLB/GLTF/STL/OFF through trimesh.
+    """
+    path = ctx.asset(file)
+    ext = path.suffix.lower()
+    try:
+        if ext == ".obj":
+            from pytorch3d.io import load_objs_as_meshes
+
+            return load_objs_as_meshes([str(path)], device=ctx.device)
+        if ext == ".ply":
+            from pytorch3d.io import IO
+
+            return IO().load_mesh(str(path), device=ctx.device)
+        return _load_trimesh(path, ctx.device)
+    except (ValueError, OSError, IndexError, KeyError) as exc:
+        ctx.fail("file", f"cannot read {file!r} as a mesh: {exc}")
+
+
+@node(
+    category="io",
+    params=[File("file", "assets/pedestrian.ply", "PLY (x, y, z and optional red, green, blue) or NPZ with "
+                 "`verts` (N, 3) and optional `rgb` (N, 3 or 4)", extensions=POINTS_EXTENSIONS)],
+    outputs=[Output("points", "Pointclouds", "a batch of one cloud; colours, when present, are its features")],
+)
+def LoadPointcloud(ctx, file):
+    """Load a point cloud from a PLY file (with or without per-vertex colour) or an NPZ archive."""
+    from pytorch3d.structures import Pointclouds
+
+    path = ctx.asset(file)
+    try:
+        if path.suffix.lower() == ".npz":
+            data = np.load(str(path))
+            if "verts" not in data:
+                ctx.fail("file", f"{file!r} has no `verts` array (it has {sorted(data.files)})")
+            verts = torch.as_tensor(data["verts"], dtype=torch.float32, device=ctx.device)
+            if verts.dim() != 2 or verts.shape[1] != 3:
+                ctx.fail("file", f"`verts` in {file!r} must be (N, 3), got {list(verts.shape)}")
+            feats = None
+            if "rgb" in data:
+                feats = torch.as_tensor(data["rgb"], dtype=torch.float32, device=ctx.device)
+                if feats.shape[0] != verts.shape[0]:
+                    ctx.fail("file", f"`rgb` has {feats.shape[0]} rows but `verts` has {verts.shape[0]}")
+                if feats.numel() and feats.max() > 1.0:
+                    feats = feats / 255.0
+            return Pointclouds(points=[verts], features=None if feats is None else [feats])
+        from pytorch3d.io import IO
+
+        return IO().load_pointcloud(str(path), device=ctx.device)
+    except (ValueError, OSError, IndexError, KeyError) as exc:
+        ctx.fail("file", f"cannot read {file!r} as a point cloud: {exc}")
+
+
+@node(
+    category="io",
+    params=[
+        File("file", "assets/cow_mesh/cow_texture.png", "image file", extensions=IMAGE_EXTENSIONS),
+        Choice("channels", "rgb", "convert to RGB, RGBA or grey", choices=("rgb", "rgba", "grey")),
+    ],
+    outputs=[Output("image", "Images", "(1, H, W, C) floats in [0, 1]")],
+)
+def LoadImage(ctx, file, channels):
+    """Load an image file as a batch of one float image."""
+    path = ctx.asset(file)
+    try:
+        with Image.open(path) as im:
+            mode = {"rgb": "RGB", "rgba": "RGBA", "grey": "L"}[channels]
+            array = np.asarray(im.convert(mode), dtype=np.float32) / 255.0
+    except OSError as exc:
+        ctx.fail("file", f"cannot read {file!r} as an image: {exc}")
+    if array.ndim == 2:
+        array = array[..., None]
+    return torch.from_numpy(array.copy())[None].to(ctx.device)

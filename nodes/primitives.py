@@ -1,0 +1,159 @@
+"""Making and reshaping meshes: primitives, normalisation, batching, colours, joining, sampling points."""
+from __future__ import annotations
+
+import torch
+
+from nodegraph.spec import Bool, Choice, Color, Float, Input, Int, Output, node
+
+
+def _vertex_textures(meshes, color):
+    from pytorch3d.renderer import TexturesVertex
+
+    rgb = torch.tensor(color, dtype=torch.float32, device=meshes.device)
+    return TexturesVertex([rgb.expand(v.shape[0], 3).clone() for v in meshes.verts_list()])
+
+
+@node(
+    category="meshes",
+    params=[Int("level", 2, "subdivision level: 0 is an icosahedron, each level has 4x the faces", min=0, max=7),
+            Color("color", (1.0, 1.0, 1.0), "constant vertex colour")],
+    outputs=[Output("mesh", "Meshes")],
+)
+def IcoSphere(ctx, level, color):
+    """A unit sphere made by subdividing an icosahedron ``level`` times (``pytorch3d.utils.ico_sphere``)."""
+    from pytorch3d.utils import ico_sphere
+
+    mesh = ico_sphere(level, ctx.device)
+    mesh.textures = _vertex_textures(mesh, color)
+    return mesh
+
+
+@node(
+    category="meshes",
+    params=[Float("size", 2.0, "edge length", min=1e-6), Color("color", (1.0, 1.0, 1.0), "constant vertex colour")],
+    outputs=[Output("mesh", "Meshes")],
+)
+def Cube(ctx, size, color):
+    """An axis-aligned cube centred at the origin (8 vertices, 12 triangles, outward faces)."""
+    import trimesh
+    from pytorch3d.structures import Meshes
+
+    box = trimesh.creation.box(extents=(size, size, size))
+    verts = torch.as_tensor(box.vertices, dtype=torch.float32, device=ctx.device)
+    faces = torch.as_tensor(box.faces, dtype=torch.int64, device=ctx.device)
+    mesh = Meshes([verts], [faces])
+    mesh.textures = _vertex_textures(mesh, color)
+    return mesh
+
+
+@node(
+    category="meshes",
+    params=[Float("r", 0.25, "tube radius", min=1e-6), Float("R", 0.75, "distance from centre to tube centre",
+                                                            min=1e-6),
+            Int("sides", 32, "segments around the tube", min=3, max=1024),
+            Int("rings", 32, "segments around the ring", min=3, max=1024),
+            Color("color", (1.0, 1.0, 1.0), "constant vertex colour")],
+    outputs=[Output("mesh", "Meshes")],
+)
+def Torus(ctx, r, R, sides, rings, color):
+    """A torus around the z axis (``pytorch3d.utils.torus``)."""
+    from pytorch3d.utils import torus
+
+    mesh = torus(r, R, sides, rings, device=ctx.device)
+    mesh.textures = _vertex_textures(mesh, color)
+    return mesh
+
+
+@node(
+    category="meshes",
+    inputs=[Input("mesh", "Meshes")],
+    params=[Choice("fit", "sphere", "sphere: centre at the mean vertex, divide by the largest vertex norm (unit "
+                                    "sphere); cube: divide by the largest coordinate (unit cube)",
+                   choices=("sphere", "cube"))],
+    outputs=[Output("mesh", "Meshes")],
+)
+def NormalizeMesh(ctx, mesh, fit):
+    """Centre each mesh at its mean vertex and scale it into the unit sphere (or cube), as the tutorials do."""
+    verts = mesh.verts_list()
+    centers = torch.stack([v.mean(0) for v in verts])
+    if fit == "sphere":
+        scales = torch.stack([(v - c).norm(dim=1).max() for v, c in zip(verts, centers)])
+    else:
+        scales = torch.stack([(v - c).abs().max() for v, c in zip(verts, centers)])
+    if (scales <= 0).any():
+        ctx.fail("mesh", "a mesh has all its vertices at one point; it cannot be scaled")
+    offsets = -centers.repeat_interleave(mesh.num_verts_per_mesh(), dim=0)
+    return mesh.offset_verts(offsets).scale_verts(1.0 / scales)
+
+
+@node(
+    category="meshes",
+    inputs=[Input("mesh", "Meshes")],
+    params=[Int("n", 20, "copies: a batch of one mesh becomes a batch of n (one per camera view)", min=1,
+                max=4096)],
+    outputs=[Output("mesh", "Meshes")],
+)
+def ExtendMesh(ctx, mesh, n):
+    """Repeat every mesh of the batch ``n`` times (``Meshes.extend``), e.g. to render one mesh from n views."""
+    return mesh.extend(n)
+
+
+@node(
+    category="meshes",
+    inputs=[Input("mesh", "Meshes")],
+    params=[Color("color", (1.0, 1.0, 1.0), "RGB colour of every vertex")],
+    outputs=[Output("mesh", "Meshes", "the same geometry with TexturesVertex")],
+)
+def VertexColors(ctx, mesh, color):
+    """Give every vertex one constant colour (``TexturesVertex``), replacing any texture."""
+    out = mesh.clone()
+    out.textures = _vertex_textures(out, color)
+    return out
+
+
+@node(
+    category="meshes",
+    inputs=[Input("meshes", "Meshes", "meshes to join, in link order", multiple=True)],
+    params=[Choice("mode", "batch", "batch: one heterogeneous batch (one item per mesh); scene: one mesh made of "
+                                    "them all", choices=("batch", "scene"))],
+    outputs=[Output("mesh", "Meshes")],
+)
+def JoinMeshes(ctx, meshes, mode):
+    """Join meshes of different sizes into one heterogeneous batch (or merge them into one scene mesh)."""
+    from pytorch3d.structures import join_meshes_as_batch, join_meshes_as_scene
+
+    if not meshes:
+        ctx.fail("meshes", "connect at least one mesh")
+    kinds = {type(m.textures).__name__ if m.textures is not None else None for m in meshes}
+    if len(kinds) > 1:
+        ctx.fail("meshes", f"all meshes need the same kind of texture to be joined, got {sorted(map(str, kinds))};"
+                           " use VertexColors on each to make them match")
+    try:
+        joined = join_meshes_as_batch(meshes)
+        return join_meshes_as_scene(joined) if mode == "scene" else joined
+    except ValueError as exc:
+        ctx.fail("meshes", str(exc))
+
+
+@node(
+    category="meshes",
+    stochastic=True,
+    inputs=[Input("mesh", "Meshes")],
+    params=[Int("num_samples", 10000, "points per mesh", min=1, max=100_000_000),
+            Bool("with_colors", True, "sample colours from the mesh texture as point features")],
+    outputs=[Output("points", "Pointclouds"), Output("normals", "Tensor", "(B, N, 3) surface normals")],
+)
+def SamplePoints(ctx, mesh, num_samples, with_colors):
+    """Sample points uniformly on the surface (``sample_points_from_meshes``), with texture colours if asked."""
+    from pytorch3d.ops import sample_points_from_meshes
+    from pytorch3d.structures import Pointclouds
+
+    if with_colors and mesh.textures is None:
+        ctx.fail("with_colors", "the mesh has no texture to sample colours from; untick with_colors or add "
+                                "VertexColors")
+    if with_colors:
+        points, normals, colors = sample_points_from_meshes(mesh, num_samples, return_normals=True,
+                                                            return_textures=True)
+        return {"points": Pointclouds(points=points, normals=normals, features=colors), "normals": normals}
+    points, normals = sample_points_from_meshes(mesh, num_samples, return_normals=True)
+    return {"points": Pointclouds(points=points, normals=normals), "normals": normals}

@@ -1,0 +1,134 @@
+"""Sinks that write files into the run's output folder, and 3D viewers (preview taps) for meshes and points.
+
+Every file goes through ``ctx.output_path``, so nothing is written outside the run's ``--out`` folder.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from nodegraph.spec import Bool, Choice, File, Float, Input, Int, node
+from nodes.images import check_images, grid, to_channels
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """(H, W, C) float in [0, 1] -> (H, W) or (H, W, C) uint8 for PIL."""
+    x = torch.nan_to_num(image.detach().float(), 0.0).clamp(0, 1)
+    array = (x * 255 + 0.5).to(torch.uint8).cpu().numpy()
+    return array[..., 0] if array.shape[-1] == 1 else array
+
+
+@node(
+    category="save",
+    inputs=[Input("images", "Images")],
+    params=[
+        File("filename", "render.png", "PNG path inside the output folder", extensions=(".png",), must_exist=False),
+        Choice("mode", "grid", "grid: one PNG laying out the batch; numbered: one PNG per image (name_000.png ...)",
+               choices=("grid", "numbered")),
+        Int("cols", 0, "grid columns; 0: about square", min=0, max=4096),
+        Bool("alpha", False, "keep the alpha channel (transparent background); off: RGB as the tutorials plot"),
+    ],
+)
+def SaveImage(ctx, images, filename, mode, cols, alpha):
+    """Write images as PNG: a batch as one grid, or as numbered files."""
+    check_images(ctx, "images", images)
+    if not alpha and images.shape[-1] == 4:
+        images = to_channels(images, 3)
+    if mode == "grid":
+        Image.fromarray(to_uint8(grid(images, cols)[0])).save(ctx.output_path(filename))
+    else:
+        stem = Path(filename)
+        for i in range(images.shape[0]):
+            name = str(stem.with_name(f"{stem.stem}_{i:03d}{stem.suffix}"))
+            Image.fromarray(to_uint8(images[i])).save(ctx.output_path(name))
+    ctx.preview_image(images)
+
+
+@node(
+    category="save",
+    inputs=[Input("images", "Images", "the frames, in batch order")],
+    params=[
+        File("filename", "animation.gif", "GIF path inside the output folder", extensions=(".gif",),
+             must_exist=False),
+        Float("fps", 10.0, "frames per second", min=0.1, max=100.0),
+        Bool("loop", True, "repeat forever"),
+    ],
+)
+def SaveAnimation(ctx, images, filename, fps, loop):
+    """Write a batch of frames as an animated GIF (e.g. a turntable or a training progression)."""
+    check_images(ctx, "images", images)
+    frames = [Image.fromarray(to_uint8(to_channels(f[None], 3)[0])) for f in images]
+    kwargs = {"loop": 0} if loop else {}
+    frames[0].save(ctx.output_path(filename), save_all=True, append_images=frames[1:],
+                   duration=max(1, round(1000 / fps)), **kwargs)
+    ctx.preview_image(images[:1])
+
+
+def _save_glb(path: Path, mesh) -> None:
+    import trimesh
+
+    verts = mesh.verts_list()[0].detach().cpu().numpy()
+    faces = mesh.faces_list()[0].detach().cpu().numpy()
+    colors = None
+    if mesh.textures is not None and type(mesh.textures).__name__ == "TexturesVertex":
+        colors = (mesh.textures.verts_features_list()[0][:, :3].detach().clamp(0, 1).cpu().numpy() * 255)
+        colors = colors.astype(np.uint8)
+    trimesh.Trimesh(verts, faces, vertex_colors=colors, process=False).export(str(path))
+
+
+@node(
+    category="save",
+    inputs=[Input("mesh", "Meshes", "the first mesh of the batch is written")],
+    params=[File("filename", "mesh.obj", "OBJ (with UV texture when it has one), PLY or GLB, inside the output "
+                                         "folder", extensions=(".obj", ".ply", ".glb"), must_exist=False)],
+)
+def SaveMesh(ctx, mesh, filename):
+    """Write the first mesh of a batch to OBJ, PLY or GLB (vertex colours kept in PLY and GLB)."""
+    path = ctx.output_path(filename)
+    first = mesh[0]
+    ext = path.suffix.lower()
+    if ext == ".obj":
+        from pytorch3d.io import save_obj
+
+        tex = first.textures
+        if tex is not None and type(tex).__name__ == "TexturesUV":
+            save_obj(path, first.verts_packed(), first.faces_packed(), verts_uvs=tex.verts_uvs_list()[0],
+                     faces_uvs=tex.faces_uvs_list()[0], texture_map=tex.maps_padded()[0].detach().clamp(0, 1))
+        else:
+            save_obj(path, first.verts_packed(), first.faces_packed())
+    elif ext == ".ply":
+        from pytorch3d.io import IO
+
+        IO().save_mesh(first.detach(), path)
+    else:
+        _save_glb(path, first)
+    ctx.preview_mesh(first)
+
+
+@node(
+    category="save",
+    inputs=[Input("points", "Pointclouds", "the first cloud of the batch is written")],
+    params=[File("filename", "points.ply", "PLY inside the output folder", extensions=(".ply",),
+                 must_exist=False)],
+)
+def SavePointcloud(ctx, points, filename):
+    """Write the first point cloud of a batch to PLY (colours kept)."""
+    from pytorch3d.io import IO
+
+    IO().save_pointcloud(points[0].detach(), ctx.output_path(filename))
+    ctx.preview_points(points[0])
+
+
+@node(category="preview", preview=True, inputs=[Input("mesh", "Meshes")])
+def PreviewMesh(ctx, mesh):
+    """Show the first mesh of a batch in a 3D view. Inside a training loop it is a tap, shown every few steps."""
+    ctx.preview_mesh(mesh)
+
+
+@node(category="preview", preview=True, inputs=[Input("points", "Pointclouds")])
+def PreviewPoints(ctx, points):
+    """Show the first point cloud of a batch in a 3D view. Inside a training loop it is a tap."""
+    ctx.preview_points(points)
