@@ -4,12 +4,14 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
+import sys
 
 from nodegraph import spec as _spec
 from nodegraph import types as port_types
 from nodegraph.spec import NodeSpec
 
 _loaded = False
+LOAD_ERRORS: dict[str, str] = {}  # module -> error, for node modules that failed to import
 
 
 def load_all() -> dict[str, NodeSpec]:
@@ -19,12 +21,21 @@ def load_all() -> dict[str, NodeSpec]:
     if not _loaded:
         import nodes
 
-        for info in pkgutil.iter_modules(nodes.__path__):
-            importlib.import_module(f"nodes.{info.name}")
-        for name in filter(None, os.environ.get("NODEGRAPH_PLUGINS", "").split(",")):
-            importlib.import_module(name.strip())
+        modules = [f"nodes.{info.name}" for info in pkgutil.iter_modules(nodes.__path__)]
+        modules += [m.strip() for m in os.environ.get("NODEGRAPH_PLUGINS", "").split(",") if m.strip()]
+        for name in modules:
+            _import(name)
         _loaded = True
     return _spec.REGISTRY
+
+
+def _import(module: str) -> None:
+    """Import one node module; a broken module is reported, and every other node stays usable."""
+    try:
+        importlib.import_module(module)
+    except Exception as exc:
+        LOAD_ERRORS[module] = f"{type(exc).__name__}: {exc}"
+        print(f"nodegraph: could not load node module {module}: {LOAD_ERRORS[module]}", file=sys.stderr)
 
 
 def get(type_name: str) -> NodeSpec | None:
