@@ -1,0 +1,192 @@
+"""Learnable nodes: tensors that an ``Optimize`` node updates, kept for the life of the loaded graph.
+
+Each node creates its tensors with ``ctx.param(name, init)`` from its params (the initial value) and its
+inputs; every iteration and every later run sees the same tensors, and whatever reads the node outside a
+training loop sees the trained values. ``SaveTensor`` writes a trained tensor to disk (meshes: ``SaveMesh``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pytorch3d.renderer import FoVPerspectiveCameras, TexturesVertex, look_at_rotation
+from pytorch3d.structures import Meshes
+
+from nodegraph.spec import Choice, Color, File, Float, Floats, Input, Int, Output, Vec3, node
+
+_SEED = Int("seed", 0, "seeds the random initial value, so a run is repeatable", min=0)
+
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+# ------------------------------------------------------------------------------------------ meshes
+
+
+@node(
+    category="learnable",
+    learnable=True,
+    inputs=[Input("mesh", "Meshes", "the mesh to deform (e.g. an IcoSphere)")],
+    params=[
+        Float("init_std", 0.0, "standard deviation of random initial offsets (0: start at the input mesh)",
+              min=0.0),
+        _SEED,
+    ],
+    outputs=[
+        Output("mesh", "Meshes", "the input mesh with every vertex moved by its learned offset"),
+        Output("offsets", "Tensor", "the learned per-vertex offsets (V, 3), packed over the batch"),
+    ],
+    aliases=("offset_verts",),
+)
+def OffsetVerts(ctx, mesh, init_std, seed):
+    """Learnable per-vertex offsets of a mesh: ``mesh.offset_verts(offsets)``.
+
+    The offsets start at zero (or small random values) and are what training updates when deforming a
+    source shape (an ico-sphere) into a target. Save the result with ``SaveMesh``.
+    """
+    verts = mesh.verts_packed()
+
+    def init() -> torch.Tensor:
+        noise = torch.randn(verts.shape, generator=_generator(seed)) * init_std
+        return noise.to(device=verts.device, dtype=verts.dtype)
+
+    offsets = ctx.param("offsets", init)
+    if offsets.shape != verts.shape:
+        ctx.fail("mesh", f"has {verts.shape[0]} vertices but the learned offsets have {offsets.shape[0]}")
+    return {"mesh": mesh.offset_verts(offsets), "offsets": offsets}
+
+
+@node(
+    category="learnable",
+    learnable=True,
+    inputs=[Input("mesh", "Meshes", "the mesh to colour")],
+    params=[Color("color", (0.5, 0.5, 0.5), "the initial colour of every vertex")],
+    outputs=[
+        Output("mesh", "Meshes", "the mesh with learned per-vertex colours (TexturesVertex)"),
+        Output("colors", "Tensor", "the learned colours (V, 3), packed over the batch"),
+    ],
+)
+def LearnableVertexColors(ctx, mesh, color):
+    """Learnable per-vertex RGB colours, applied as ``TexturesVertex``.
+
+    Starts every vertex at ``color``; training against rendered RGB targets fits a texture to the mesh.
+    Values are not clamped (as in the PyTorch3D tutorial); renders and saved meshes clamp to [0, 1].
+    """
+    verts = mesh.verts_packed()
+    colors = ctx.param("colors", lambda: torch.tensor(color, dtype=verts.dtype, device=verts.device)
+                       .expand(verts.shape[0], 3).clone())
+    if colors.shape[0] != verts.shape[0]:
+        ctx.fail("mesh", f"has {verts.shape[0]} vertices but the learned colours have {colors.shape[0]}")
+    per_mesh = list(colors.split(mesh.num_verts_per_mesh().tolist(), 0))
+    return {"mesh": Meshes(verts=mesh.verts_list(), faces=mesh.faces_list(),
+                           textures=TexturesVertex(verts_features=per_mesh)),
+            "colors": colors}
+
+
+# ------------------------------------------------------------------------------------------ cameras
+
+
+def _camera_checks(p: dict) -> list[tuple[str, str]]:
+    problems = []
+    if float(np.linalg.norm(p["position"])) < 1e-6:
+        problems.append(("position", "must not be the origin: the camera looks at the origin"))
+    if p["znear"] >= p["zfar"]:
+        problems.append(("zfar", f"must be greater than znear ({p['znear']}), got {p['zfar']}"))
+    return problems
+
+
+@node(
+    category="learnable",
+    learnable=True,
+    params=[
+        Vec3("position", (3.0, 6.9, 2.5), "the initial camera position (world units)"),
+        Float("fov", 60.0, "vertical field of view", min=1.0, max=179.0, unit="deg"),
+        Float("znear", 1.0, "near clipping plane", min=1e-6),
+        Float("zfar", 100.0, "far clipping plane", min=1e-6),
+        Float("aspect_ratio", 1.0, "width / height of a pixel grid", min=1e-6),
+    ],
+    outputs=[
+        Output("cameras", "Cameras", "a FoVPerspectiveCameras at the learned position, looking at the origin"),
+        Output("position", "Tensor", "the learned camera position (3,)"),
+        Output("R", "Tensor", "the rotation (1, 3, 3)"),
+        Output("T", "Tensor", "the translation (1, 3)"),
+    ],
+    checks=_camera_checks,
+)
+def LearnableCameraPosition(ctx, position, fov, znear, zfar, aspect_ratio):
+    """A camera whose position is learned; it always looks at the origin with +Y up.
+
+    As in PyTorch3D's camera-position tutorial: ``R = look_at_rotation(position)`` and
+    ``T = -R^T position``, so gradients of a rendered image reach the position. Save it with ``SaveTensor``.
+    """
+    pos = ctx.param("position", lambda: torch.tensor(position, dtype=torch.float32, device=ctx.device))
+    R = look_at_rotation(pos[None, :], device=pos.device)
+    T = -torch.bmm(R.transpose(1, 2), pos[None, :, None])[:, :, 0]
+    cameras = FoVPerspectiveCameras(R=R, T=T, fov=fov, znear=znear, zfar=zfar, aspect_ratio=aspect_ratio,
+                                    device=pos.device)
+    return {"cameras": cameras, "position": pos, "R": R, "T": T}
+
+
+# ------------------------------------------------------------------------------------------ tensors
+
+
+def _tensor_checks(p: dict) -> list[tuple[str, str]]:
+    if any(not float(s).is_integer() for s in p["shape"]):
+        return [("shape", f"must be whole numbers, got {p['shape']}")]
+    return []
+
+
+@node(
+    category="learnable",
+    learnable=True,
+    params=[
+        Floats("shape", [3], "the tensor's shape, e.g. [1, 64, 64, 3]", min_length=1, max_length=8, min=1,
+               max=1e9),
+        Choice("init", "constant", "how the tensor starts: a constant, or normal / uniform random values",
+               choices=("constant", "normal", "uniform")),
+        Float("value", 0.0, "the constant, or the mean of the random values"),
+        Float("scale", 1.0, "standard deviation (normal) or half-width (uniform) of random values", min=0.0),
+        _SEED,
+    ],
+    outputs=[Output("tensor", "Tensor", "the learned tensor")],
+    checks=_tensor_checks,
+)
+def LearnableTensor(ctx, shape, init, value, scale, seed):
+    """A free learnable tensor of any shape (a colour, a translation, a latent code, an image).
+
+    Its initial value is a constant or seeded random values, so the same graph gives the same run.
+    """
+    size = [int(s) for s in shape]
+
+    def make() -> torch.Tensor:
+        if init == "constant":
+            t = torch.full(size, value)
+        elif init == "normal":
+            t = value + scale * torch.randn(size, generator=_generator(seed))
+        else:
+            t = value + scale * (2 * torch.rand(size, generator=_generator(seed)) - 1)
+        return t.to(ctx.device)
+
+    return ctx.param("tensor", make)
+
+
+# ------------------------------------------------------------------------------------------ saving
+
+
+@node(
+    category="save",
+    inputs=[Input("tensor", "Tensor", "the tensor to write (e.g. a trained camera position)")],
+    params=[File("filename", "tensor.pt", "output file in the run's folder: .pt (torch) or .npy (NumPy)",
+                 extensions=(".pt", ".npy"), must_exist=False)],
+)
+def SaveTensor(ctx, tensor, filename):
+    """Write a tensor to the run's output folder as ``.pt`` (``torch.load``) or ``.npy`` (``numpy.load``).
+
+    Outside a training loop it runs after training, so it saves the trained values.
+    """
+    path = ctx.output_path(filename)
+    value = tensor.detach().cpu()
+    if path.suffix.lower() == ".npy":
+        np.save(path, value.numpy())
+    else:
+        torch.save(value, path)
