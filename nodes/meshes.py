@@ -140,6 +140,9 @@ def MeshRenderer(ctx, rasterizer, shader, meshes, cameras, lights):
     if cams is not None and len(meshes) != len(cams) and len(cams) != 1:
         ctx.fail("meshes", f"batch of {len(meshes)} mesh(es) but {len(cams)} cameras; use ExtendMesh to repeat "
                            f"the mesh once per camera")
+    if type(shader).__name__.endswith("GouraudShader") and type(meshes.textures).__name__ != "TexturesVertex":
+        ctx.fail("meshes", "Gouraud shading needs vertex colours (TexturesVertex); insert TextureToVertexColors "
+                           "or VertexColors before the renderer")
     kwargs = {}
     if cameras is not None:
         kwargs["cameras"] = cameras

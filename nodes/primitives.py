@@ -157,3 +157,29 @@ def SamplePoints(ctx, mesh, num_samples, with_colors):
         return {"points": Pointclouds(points=points, normals=normals, features=colors), "normals": normals}
     points, normals = sample_points_from_meshes(mesh, num_samples, return_normals=True)
     return {"points": Pointclouds(points=points, normals=normals), "normals": normals}
+
+
+@node(
+    category="meshes",
+    inputs=[Input("mesh", "Meshes", "a mesh with any texture (UV image, atlas or vertex colours)")],
+    outputs=[Output("mesh", "Meshes", "the same geometry with TexturesVertex")],
+)
+def TextureToVertexColors(ctx, mesh):
+    """Bake a texture into vertex colours: each vertex gets the mean texture colour of its face corners.
+
+    Gouraud shading and the 3D preview need vertex colours; this lets a UV-textured mesh (the cow) use them.
+    """
+    from pytorch3d.renderer import TexturesVertex
+
+    if mesh.textures is None:
+        ctx.fail("mesh", "has no texture to bake; use VertexColors for a constant colour")
+    corner_colors = mesh.textures.faces_verts_textures_packed()  # (F, 3, C)
+    faces = mesh.faces_packed().reshape(-1)
+    channels = corner_colors.shape[-1]
+    total = int(mesh.num_verts_per_mesh().sum())
+    sums = corner_colors.new_zeros(total, channels).index_add_(0, faces, corner_colors.reshape(-1, channels))
+    counts = corner_colors.new_zeros(total).index_add_(0, faces, corner_colors.new_ones(faces.shape[0]))
+    colors = sums / counts.clamp(min=1)[:, None]
+    out = mesh.clone()
+    out.textures = TexturesVertex(list(colors.split(mesh.num_verts_per_mesh().tolist())))
+    return out
