@@ -1,0 +1,78 @@
+// HTTP API and event websocket client (the message formats are in docs/protocol.md).
+
+export class Api {
+  constructor(token) {
+    this.token = token || "";
+    this.prefix = window.path_prefix || "";
+  }
+  url(path) {
+    return `${this.prefix}/api${path}`;
+  }
+  headers(extra = {}) {
+    return this.token ? { ...extra, "X-Nodegraph-Token": this.token } : extra;
+  }
+  async call(method, path, body) {
+    const init = { method, headers: this.headers(body !== undefined ? { "Content-Type": "application/json" } : {}) };
+    if (body !== undefined) init.body = JSON.stringify(body);
+    const res = await fetch(this.url(path), init);
+    let data = {};
+    try { data = await res.json(); } catch (e) { data = { error: `${res.status} ${res.statusText}` }; }
+    if (!res.ok) {
+      const err = new Error(data.error || `${res.status}`);
+      err.status = res.status;
+      err.problems = data.problems || [];
+      throw err;
+    }
+    return data;
+  }
+  get(path) { return this.call("GET", path); }
+  post(path, body = {}) { return this.call("POST", path, body); }
+  put(path, body) { return this.call("PUT", path, body); }
+  beacon(path, body) {
+    // last-chance save when the tab closes (fetch may be cancelled by then)
+    const blob = new Blob([JSON.stringify(body)], { type: "application/json" });
+    return navigator.sendBeacon && navigator.sendBeacon(this.url(path), blob);
+  }
+}
+
+// Decode one websocket frame: text = JSON event; binary = u32 LE header length, JSON header, payload.
+export function decodeFrame(data) {
+  if (typeof data === "string") return JSON.parse(data);
+  const view = new DataView(data);
+  const n = view.getUint32(0, true);
+  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(data, 4, n)));
+  header.data = data.slice(4 + n);
+  return header;
+}
+
+export class EventSocket {
+  constructor(api, onEvent, onState) {
+    this.api = api;
+    this.onEvent = onEvent;
+    this.onState = onState || (() => {});
+    this.delay = 250;
+    this.closed = false;
+    this.open();
+  }
+  open() {
+    const proto = location.protocol === "https:" ? "wss" : "ws";
+    const q = this.api.token ? `?token=${encodeURIComponent(this.api.token)}` : "";
+    const ws = new WebSocket(`${proto}://${location.host}${this.api.url("/events")}${q}`);
+    ws.binaryType = "arraybuffer";
+    ws.onopen = () => { this.delay = 250; this.onState("open"); };
+    ws.onmessage = (m) => {
+      let event;
+      try { event = decodeFrame(m.data); } catch (e) { console.warn("bad frame", e); return; }
+      this.onEvent(event);
+    };
+    ws.onclose = () => {
+      this.onState("closed");
+      if (!this.closed) setTimeout(() => this.open(), (this.delay = Math.min(this.delay * 2, 4000)));
+    };
+    this.ws = ws;
+  }
+  close() {
+    this.closed = true;
+    if (this.ws) this.ws.close();
+  }
+}

@@ -1,0 +1,57 @@
+"""The browser editor: ``serve(host, port, graph_path, token)`` starts the NiceGUI app (blocking).
+
+Modules: :mod:`~nodegraph.server.workspace` (working document, executor, event fan-out),
+:mod:`~nodegraph.server.library` (graphs library, examples, file picker), :mod:`~nodegraph.server.protocol`
+(websocket frames), :mod:`~nodegraph.server.auth` (access token), :mod:`~nodegraph.server.app` (page + API).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from nodegraph import paths
+from nodegraph.server.auth import is_local, new_token
+
+DEFAULT_GRAPH = paths.GRAPHS_DIR / "render_textured_cow.json"
+
+__all__ = ["serve", "make_workspace"]
+
+
+def make_workspace(graph_path: str | Path | None = None, library_dir: str | Path | None = None,
+                   state_dir: str | Path | None = None):
+    """The workspace ``serve`` uses: library = ``NODEGRAPH_LIBRARY`` or the graph's folder (else graphs/)."""
+    from nodegraph.server.library import Library
+    from nodegraph.server.workspace import Workspace, default_state_dir
+
+    if graph_path is None and DEFAULT_GRAPH.is_file():
+        graph_path = DEFAULT_GRAPH
+    graph = Path(graph_path).resolve() if graph_path else None
+    library_dir = library_dir or os.environ.get("NODEGRAPH_LIBRARY") or (graph.parent if graph else paths.GRAPHS_DIR)
+    state = Path(state_dir) if state_dir else default_state_dir()
+    return Workspace(Library(Path(library_dir)), graph, autosave_path=state / "autosave.json",
+                     out_root=Path.cwd() / "out")
+
+
+def serve(host: str = "127.0.0.1", port: int = 8080, graph_path: str | Path | None = None,
+          token: str | None = None) -> None:
+    """Start the editor on ``host:port`` with ``graph_path`` open (blocks until stopped).
+
+    A non-local host always needs a token: one is generated and printed when none is given.
+    """
+    from nicegui import ui
+
+    from nodegraph.server import app as editor_app
+
+    if token is None and not is_local(host):
+        token = new_token()
+    workspace = make_workspace(graph_path)
+    editor_app.configure(workspace, token)
+    shown = "localhost" if host in ("0.0.0.0", "::") else host
+    url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+    print(f"nodegraph editor: {url}", flush=True)
+    if workspace.startup_problems:
+        for p in workspace.startup_problems:
+            print(f"  cannot open {graph_path}: {p.get('node') or ''} {p.get('field') or ''} {p['message']}",
+                  flush=True)
+    ui.run(host=host, port=port, title="nodegraph", dark=True, reload=False, show=False, favicon="◆",
+           show_welcome_message=False, uvicorn_logging_level="warning", reconnect_timeout=10.0)

@@ -1,0 +1,12 @@
+"""``python -m nodegraph.server [--host H] [--port P] [--graph G] [--token T]``: the editor without the CLI."""
+import argparse
+
+from nodegraph.server import serve
+
+parser = argparse.ArgumentParser(prog="python -m nodegraph.server")
+parser.add_argument("--host", default="127.0.0.1")
+parser.add_argument("--port", type=int, default=8080)
+parser.add_argument("--graph", default=None)
+parser.add_argument("--token", default=None)
+args = parser.parse_args()
+serve(args.host, args.port, args.graph, args.token)

@@ -1,0 +1,113 @@
+"""The graphs library (where the editor opens and saves graphs), the examples, and the file picker's listing.
+
+Every path that comes from a browser is resolved with :mod:`nodegraph.paths`, so ``..``, absolute paths and
+symlinks that lead out of an allowed folder are refused with one clear message.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from nodegraph import paths
+from nodegraph.errors import GraphError, Problem
+from nodegraph.graph import Graph, from_json
+
+MAX_LISTED_FILES = 2000
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")
+
+
+class PathRefused(ValueError):
+    """A browser asked for a file outside the allowed folders (or with a bad name)."""
+
+
+def _summary(path: Path, root: Path) -> dict:
+    try:
+        doc = json.loads(path.read_text())
+        return {"path": path.relative_to(root).as_posix(), "name": str(doc.get("name", path.stem)),
+                "description": str(doc.get("description", "")), "nodes": len(doc.get("nodes", []))}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {"path": path.relative_to(root).as_posix(), "name": path.stem, "description": "(unreadable)",
+                "nodes": 0, "broken": True}
+
+
+class Library:
+    """Graph files under ``library_dir`` (read and write) and ``examples_dir`` (read only)."""
+
+    def __init__(self, library_dir: Path, examples_dir: Path = paths.GRAPHS_DIR) -> None:
+        self.library_dir = Path(library_dir).resolve()
+        self.examples_dir = Path(examples_dir).resolve()
+        self.library_dir.mkdir(parents=True, exist_ok=True)
+
+    def root(self, which: str) -> Path:
+        if which == "library":
+            return self.library_dir
+        if which == "examples":
+            return self.examples_dir
+        raise PathRefused(f"unknown collection {which!r}; use 'library' or 'examples'")
+
+    def list(self, which: str) -> list[dict]:
+        """Every graph in a collection (top level only: asset paths are relative to the graph's folder)."""
+        root = self.root(which)
+        if not root.is_dir():
+            return []
+        found = [p for p in sorted(root.glob("*.json")) if p.is_file() and not p.name.startswith(".")]
+        return [_summary(p, root) for p in found if paths.is_inside(p.resolve(), root)]
+
+    def resolve(self, which: str, value: str) -> Path:
+        try:
+            return paths.resolve_inside(value, [self.root(which)])
+        except ValueError as exc:
+            raise PathRefused(str(exc)) from None
+
+    def read(self, which: str, value: str) -> tuple[dict, Path]:
+        """The parsed JSON of a graph in a collection and its real path."""
+        path = self.resolve(which, value)
+        if path.suffix != ".json" or not path.is_file():
+            raise PathRefused(f"no graph {value!r} in the {which}")
+        try:
+            return json.loads(path.read_text()), path
+        except ValueError as exc:
+            raise GraphError([Problem(None, None, f"{value} is not valid JSON: {exc}")]) from None
+
+    def save_path(self, name: str) -> Path:
+        """Where a graph called ``name`` is saved: ``<library>/<name>.json``; names are plain file names."""
+        stem = name[:-5] if name.endswith(".json") else name
+        if not NAME_RE.match(stem) or ".." in stem:
+            raise PathRefused(f"{name!r} is not a usable graph name: use letters, digits, spaces, '-', '_' "
+                              "or '.', no folders")
+        return self.resolve("library", stem + ".json")
+
+    def save(self, name: str, doc: dict) -> Path:
+        """Validate the document's structure, then write it atomically (a failure never leaves half a file)."""
+        graph: Graph = from_json(doc)
+        return graph.save(self.save_path(name))
+
+
+def list_files(base_dir: Path, extensions: list[str] | None = None) -> list[dict]:
+    """Files the picker may offer: under the graph's folder and the allowed data folders, never outside them.
+
+    Each entry has ``value`` (what goes in the param: relative to the graph's folder when inside it) and
+    ``root``. Symlinks whose target leaves the allowed folders are skipped.
+    """
+    exts = tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in (extensions or []))
+    roots = paths.allowed_roots(base_dir)
+    out: list[dict] = []
+    seen: set[Path] = set()
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for path in root.rglob("*"):
+            if len(out) >= MAX_LISTED_FILES:
+                break
+            if path.name.startswith(".") or any(part.startswith(".") for part in path.relative_to(root).parts):
+                continue
+            if exts and not path.name.lower().endswith(exts):
+                continue
+            real = path.resolve()
+            if not real.is_file() or real in seen or not any(paths.is_inside(real, r) for r in roots):
+                continue
+            seen.add(real)
+            value = path.relative_to(roots[0]).as_posix() if root == roots[0] else str(path)
+            out.append({"value": value, "root": str(root), "size": real.stat().st_size})
+    return sorted(out, key=lambda f: (f["root"] != str(roots[0]), f["value"]))

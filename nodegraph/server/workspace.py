@@ -1,0 +1,311 @@
+"""The editor's workspace: the working document, one executor that keeps its cache across runs, and the
+fan-out of the executor's events to every connected websocket client.
+
+The executor runs in a worker thread; its listeners hand events to each client's asyncio loop with
+``call_soon_threadsafe``. A late joiner (a reloaded page) gets a snapshot of node states and the latest
+preview of every port. The working document is autosaved on every change, so a reload or a closed tab, and
+even a server restart, loses nothing.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from nodegraph import paths
+from nodegraph.errors import Cancelled, GraphError, NodeError, Problem
+from nodegraph.executor import Executor
+from nodegraph.graph import FORMAT, Graph, from_json
+from nodegraph.layout import auto_layout
+from nodegraph.server.library import Library
+from nodegraph.validate import validate
+
+MAX_QUEUED_PREVIEWS = 32  # a slow client skips stale previews (a newer one follows); other events never drop
+
+
+def empty_doc(name: str = "untitled") -> dict:
+    return {"format": FORMAT, "name": name, "description": "", "seed": 0, "nodes": [], "links": []}
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "nodegraph"
+
+
+class RunBusy(RuntimeError):
+    """A run is already going; the editor shows Stop instead."""
+
+
+class Client:
+    """One websocket watcher: an asyncio queue fed from the executor's thread."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.queue: asyncio.Queue = asyncio.Queue()
+
+    def push(self, event: dict) -> None:  # called on the client's loop
+        if event.get("type") == "preview" and self.queue.qsize() > MAX_QUEUED_PREVIEWS:
+            return
+        self.queue.put_nowait(event)
+
+
+class Workspace:
+    """What one editor server works on; every HTTP handler and websocket goes through here."""
+
+    def __init__(self, library: Library, graph_path: Path | None = None, autosave_path: Path | None = None,
+                 out_root: Path | None = None) -> None:
+        self.library = library
+        self.autosave_path = autosave_path
+        self.out_root = Path(out_root or Path.cwd() / "out")
+        self._lock = threading.RLock()
+        self.clients: set[Client] = set()
+        self.doc: dict = empty_doc()
+        self.path: Path | None = None
+        self.base_dir: Path = library.library_dir
+        self.dirty = False
+        self.executor = Executor(Graph(base_dir=self.base_dir))
+        self.executor.auto_preview = True
+        self.executor.bus.subscribe(self._on_event)
+        self.node_states: dict[str, dict] = {}
+        self.latest_previews: dict[tuple[str, str], dict] = {}
+        self.run_status: dict = {"running": False}
+        self._pending_finish: dict | None = None
+        self._thread: threading.Thread | None = None
+        self.startup_problems: list[dict] = []
+        if not self._restore_autosave(graph_path):
+            if graph_path is not None:
+                try:
+                    self.open_file(Path(graph_path))
+                except (GraphError, OSError, ValueError) as exc:
+                    self.startup_problems = _problems_json(exc)
+
+    # ------------------------------------------------------------------ documents
+    def info(self) -> dict:
+        """The working document and where it lives (what the editor loads on start)."""
+        return {"doc": self.doc, "path": self._shown_path(), "dirty": self.dirty, "base_dir": str(self.base_dir),
+                "problems": self.problems(), "startup_problems": self.startup_problems}
+
+    def _shown_path(self) -> str | None:
+        if self.path is None:
+            return None
+        for root in (self.library.library_dir, self.library.examples_dir):
+            if paths.is_inside(self.path, root):
+                return self.path.relative_to(root).as_posix()
+        return self.path.name
+
+    def open_file(self, path: Path) -> dict:
+        path = Path(path).resolve()
+        try:
+            doc = json.loads(path.read_text())
+        except ValueError as exc:
+            raise GraphError([Problem(None, None, f"{path.name} is not valid JSON: {exc}")]) from None
+        return self.load_doc(doc, path=path, base_dir=path.parent)
+
+    def load_doc(self, doc: Any, path: Path | None, base_dir: Path | None = None, dirty: bool = False) -> dict:
+        """Replace the working document (structure checked first; missing positions laid out)."""
+        graph = from_json(doc, base_dir=base_dir or self.base_dir)
+        auto_layout(graph)
+        with self._lock:
+            self.doc = graph.to_json()
+            self.path = path
+            self.base_dir = Path(base_dir or self.base_dir)
+            self.dirty = dirty
+            self.node_states.clear()
+            self.latest_previews.clear()
+            self._autosave()
+        return self.info()
+
+    def new_doc(self) -> dict:
+        with self._lock:
+            self.doc, self.path, self.base_dir, self.dirty = empty_doc(), None, self.library.library_dir, False
+            self.node_states.clear()
+            self.latest_previews.clear()
+            self._autosave()
+        return self.info()
+
+    def update_doc(self, doc: Any, dirty: bool = True) -> list[dict]:
+        """The editor's latest document (sent after every edit); returns validation problems for the nodes."""
+        from_json(doc, base_dir=self.base_dir)  # structural check: raises GraphError naming what is wrong
+        with self._lock:
+            self.doc = doc
+            self.dirty = bool(dirty)
+            self._autosave()
+        return self.problems()
+
+    def problems(self, doc: dict | None = None) -> list[dict]:
+        try:
+            graph = from_json(doc or self.doc, base_dir=self.base_dir)
+            return [p.to_json() for p in validate(graph)]
+        except GraphError as exc:
+            return [p.to_json() for p in exc.problems]
+        except Exception as exc:  # validation must never take the server down
+            return [{"node": None, "field": None, "message": f"cannot validate: {type(exc).__name__}: {exc}"}]
+
+    def save(self, name: str) -> dict:
+        with self._lock:
+            target = self.library.save_path(name)
+            graph = from_json(self.doc, base_dir=self.base_dir)
+            graph.save(target)
+            self.path, self.dirty = target, False
+            self._autosave()
+        return {"path": self._shown_path(), "dirty": False}
+
+    # ------------------------------------------------------------------ autosave
+    def _autosave(self) -> None:
+        if self.autosave_path is None:
+            return
+        record = {"doc": self.doc, "path": str(self.path) if self.path else None, "base_dir": str(self.base_dir),
+                  "dirty": self.dirty, "saved_at": time.time()}
+        try:
+            self.autosave_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.autosave_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(record))
+            tmp.replace(self.autosave_path)
+        except OSError:
+            pass  # autosave is a convenience; the editor keeps working without it
+
+    def _restore_autosave(self, graph_path: Path | None) -> bool:
+        """Pick up where the last session left off when it worked on the same graph (or on no graph)."""
+        if self.autosave_path is None or not self.autosave_path.is_file():
+            return False
+        try:
+            record = json.loads(self.autosave_path.read_text())
+            wanted = str(Path(graph_path).resolve()) if graph_path else None
+            if wanted is not None and record.get("path") != wanted:
+                return False
+            base = Path(record.get("base_dir") or self.library.library_dir)
+            path = Path(record["path"]) if record.get("path") else None
+            self.load_doc(record["doc"], path=path, base_dir=base, dirty=bool(record.get("dirty")))
+            return True
+        except (OSError, ValueError, KeyError, TypeError, GraphError):
+            return False
+
+    # ------------------------------------------------------------------ running
+    def start_run(self, targets: list[str] | None = None, device: str | None = None) -> dict:
+        """Validate the working document and run it in a worker thread; raises GraphError or RunBusy."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                raise RunBusy("a run is already in progress; stop it first")
+            graph = from_json(self.doc, base_dir=self.base_dir, path=self.path)
+            problems = validate(graph)
+            for target in targets or []:
+                if target not in graph.nodes:
+                    problems.append(Problem(target, None, "cannot run up to a node that does not exist"))
+            if problems:
+                self.broadcast({"type": "problems", "t": time.time(), "problems": [p.to_json() for p in problems]})
+                raise GraphError(problems)
+            self.executor.graph = graph
+            out_dir = self.out_root / _safe_name(graph.name)
+            self.run_status = {"running": True, "targets": targets}
+            self._thread = threading.Thread(target=self._worker, args=(targets, device, out_dir), daemon=True,
+                                            name="nodegraph-run")
+            self._thread.start()
+        return {"started": True, "targets": targets, "out_dir": str(out_dir)}
+
+    def stop(self) -> dict:
+        running = self._thread is not None and self._thread.is_alive()
+        if running:
+            self.executor.cancel()
+        return {"stopping": running}
+
+    def wait(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _worker(self, targets: list[str] | None, device: str | None, out_dir: Path) -> None:
+        try:
+            self.executor.run(device=device, targets=targets, out_dir=out_dir)
+        except NodeError as exc:
+            self.executor.bus.emit("node_error", **exc.problem.to_json(),
+                                   traceback=getattr(exc, "traceback", ""))
+        except GraphError as exc:
+            self.executor.bus.emit("run_finished", status="error", seconds=0.0,
+                                   error=exc.problems[0].to_json() if exc.problems else None,
+                                   problems=[p.to_json() for p in exc.problems])
+        except Cancelled:
+            pass
+        except Exception as exc:  # a bug in a node library or the executor: report it, keep serving
+            self.executor.bus.emit("node_error", node=None, field=None, message=f"{type(exc).__name__}: {exc}",
+                                   traceback=traceback.format_exc())
+            self.executor.bus.emit("run_finished", status="error", seconds=0.0,
+                                   error={"node": None, "field": None, "message": str(exc)})
+        finally:
+            self.run_status = {"running": False}
+            pending, self._pending_finish = self._pending_finish, None
+            if pending is not None:
+                self._on_event(pending, hold=False)
+
+    # ------------------------------------------------------------------ events
+    def connect(self, loop: asyncio.AbstractEventLoop) -> Client:
+        client = Client(loop)
+        with self._lock:
+            self.clients.add(client)
+            client.push({"type": "hello", "t": time.time(), **self.run_status,
+                         "nodes": {k: dict(v) for k, v in self.node_states.items()}})
+            for event in self.latest_previews.values():
+                client.push(event)
+        return client
+
+    def disconnect(self, client: Client) -> None:
+        with self._lock:
+            self.clients.discard(client)
+
+    def broadcast(self, event: dict) -> None:
+        with self._lock:
+            clients = list(self.clients)
+        for client in clients:
+            try:
+                client.loop.call_soon_threadsafe(client.push, event)
+            except RuntimeError:  # its loop has closed
+                self.disconnect(client)
+
+    def _on_event(self, event: dict, hold: bool = True) -> None:
+        """Executor listener (on the run thread): remember node states, then fan out."""
+        kind = event["type"]
+        if hold and kind == "run_finished" and event.get("status") == "error" and \
+                self._thread is threading.current_thread():
+            self._pending_finish = event  # sent after node_error, which carries the traceback
+            return
+        with self._lock:
+            self._remember(event)
+        self.broadcast(event)
+
+    def _remember(self, event: dict) -> None:
+        kind, node = event["type"], event.get("node")
+        if kind == "run_started":
+            for node_id in event.get("order", []):
+                self.node_states[node_id] = {"state": "waiting"}
+        elif kind == "node_started":
+            self.node_states[node] = {"state": "running"}
+        elif kind == "node_finished":
+            if event.get("cached") and self.node_states.get(node, {}).get("state") == "done":
+                return  # computed earlier in this run, then reused: it stays "done"
+            self.node_states[node] = {"state": "cached" if event.get("cached") else "done",
+                                      "seconds": event.get("seconds"), "outputs": event.get("outputs")}
+        elif kind == "progress":
+            self.node_states.setdefault(node, {"state": "running"})["progress"] = {
+                k: event.get(k) for k in ("iteration", "total", "loss", "losses")}
+        elif kind == "node_error" and node:
+            self.node_states[node] = {"state": "error", "message": event.get("message"),
+                                      "field": event.get("field")}
+        elif kind == "run_finished":
+            for state in self.node_states.values():
+                if state["state"] in ("waiting", "running"):
+                    state["state"] = "idle"
+        elif kind == "preview":
+            self.latest_previews[(node, event.get("port", ""))] = event
+
+
+def _safe_name(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "-_" else "_" for c in name).strip("_")
+    return cleaned or "untitled"
+
+
+def _problems_json(exc: Exception) -> list[dict]:
+    if isinstance(exc, GraphError):
+        return [p.to_json() for p in exc.problems]
+    return [{"node": None, "field": None, "message": str(exc)}]
