@@ -6,6 +6,7 @@ PLY (with or without per-vertex colour) or from NPZ archives holding ``verts`` a
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -51,17 +52,27 @@ def LoadMesh(ctx, file):
     path = ctx.asset(file)
     ext = path.suffix.lower()
     try:
-        if ext == ".obj":
-            from pytorch3d.io import load_objs_as_meshes
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PyTorch3D warns, then keeps bad faces; checked below instead
+            if ext == ".obj":
+                from pytorch3d.io import load_objs_as_meshes
 
-            return load_objs_as_meshes([str(path)], device=ctx.device)
-        if ext == ".ply":
-            from pytorch3d.io import IO
+                mesh = load_objs_as_meshes([str(path)], device=ctx.device)
+            elif ext == ".ply":
+                from pytorch3d.io import IO
 
-            return IO().load_mesh(str(path), device=ctx.device)
-        return _load_trimesh(path, ctx.device)
-    except (ValueError, OSError, IndexError, KeyError) as exc:
+                mesh = IO().load_mesh(str(path), device=ctx.device)
+            else:
+                mesh = _load_trimesh(path, ctx.device)
+    except (ValueError, OSError, IndexError, KeyError, AttributeError) as exc:
         ctx.fail("file", f"cannot read {file!r} as a mesh: {exc}")
+    faces, nverts = mesh.faces_packed(), mesh.verts_packed().shape[0]
+    if faces.shape[0] == 0:
+        ctx.fail("file", f"{file!r} has no faces (is it a point cloud? use LoadPointcloud)")
+    if faces.min() < 0 or faces.max() >= nverts:
+        ctx.fail("file", f"{file!r} has faces that refer to vertices it does not have ({nverts} vertices, face "
+                         f"index {int(faces.max()) + 1})")
+    return mesh
 
 
 @node(
