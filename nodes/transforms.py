@@ -132,12 +132,13 @@ def TransformMeshes(ctx, mesh, transform):
     outputs=[Output("points", "Pointclouds")],
 )
 def TransformPoints(ctx, points, transform):
-    """Apply a transform to every point of every cloud (normals rotated too; features unchanged)."""
+    """Apply a transform to every point of every cloud (normals transformed and kept unit length; features kept)."""
     _check_batch(ctx, "transform", transform, len(points))
     t = transform.to(points.device)
     normals = points.normals_padded()
-    return points.update_padded(t.transform_points(points.points_padded()),
-                                None if normals is None else t.transform_normals(normals))
+    if normals is not None:
+        normals = torch.nn.functional.normalize(t.transform_normals(normals), dim=-1)
+    return points.update_padded(t.transform_points(points.points_padded()), normals)
 
 
 @node(
