@@ -74,6 +74,7 @@ class Workspace:
         self.latest_previews: dict[tuple[str, str], dict] = {}
         self.run_status: dict = {"running": False}
         self._pending_finish: dict | None = None
+        self._finished_this_run: set = set()
         self._thread: threading.Thread | None = None
         self.startup_problems: list[dict] = []
         if not self._restore_autosave(graph_path):
@@ -270,6 +271,12 @@ class Workspace:
                 self._thread is threading.current_thread():
             self._pending_finish = event  # sent after node_error, which carries the traceback
             return
+        if kind == "run_started":
+            self._finished_this_run = set()
+        elif kind == "node_finished":
+            if event.get("node") in self._finished_this_run:
+                return  # the executor reports a cache hit each time another node reads it: send it once per run
+            self._finished_this_run.add(event.get("node"))
         with self._lock:
             self._remember(event)
         self.broadcast(event)
@@ -282,8 +289,6 @@ class Workspace:
         elif kind == "node_started":
             self.node_states[node] = {"state": "running"}
         elif kind == "node_finished":
-            if event.get("cached") and self.node_states.get(node, {}).get("state") == "done":
-                return  # computed earlier in this run, then reused: it stays "done"
             self.node_states[node] = {"state": "cached" if event.get("cached") else "done",
                                       "seconds": event.get("seconds"), "outputs": event.get("outputs")}
         elif kind == "progress":
