@@ -33,7 +33,7 @@ export default {
       dialogs: { open: false, save: false, error: null, image: null, details: false },
       library: [], examples: [], saveName: "", selection: [],
       side: false, has3d: false, view3dError: "", view3dKeys: [],
-      showMap: true, historyTick: 0,
+      showMap: true, historyTick: 0, runsFinished: 0,
     };
   },
   computed: {
@@ -364,6 +364,7 @@ export default {
     // ------------------------------------------------------------------ running
     async startRun(targets = null) {
       if (this.running) return;
+      this.runInfo = "starting…";
       await this.syncNow();
       try {
         await this.api.post("/run", targets ? { targets } : {});
@@ -425,6 +426,7 @@ export default {
           if (e.status === "error" && e.error && e.error.node && (this.run[e.error.node] || {}).state !== "error")
             this.setRun(e.error.node, { state: "error", message: e.error.message, field: e.error.field });
           this.runOk = e.status === "ok";
+          this.runsFinished += 1;
           this.runInfo = e.status === "ok" ? `done in ${fmtSeconds(e.seconds)}` : e.status === "cancelled" ? "stopped"
             : `failed${e.error && e.error.node ? " in " + e.error.node : ""}: ${(e.error && e.error.message) || ""}`;
           break;
@@ -555,7 +557,7 @@ export default {
         <span class="ng-dim ng-path">{{ path || 'not saved' }}</span>
       </div>
       <div class="ng-spacer"></div>
-      <span class="ng-runinfo" :class="{'ng-ok': runOk === true, 'ng-fail': runOk === false && !running}" data-role="run-info">{{ runInfo }}</span>
+      <span class="ng-runinfo" :class="{'ng-ok': runOk === true, 'ng-fail': runOk === false && !running}" :data-runs="runsFinished" data-role="run-info">{{ runInfo }}</span>
       <q-btn v-if="!running" unelevated dense no-caps color="positive" icon="play_arrow" label="Run" class="ng-run" @click="startRun()" aria-label="Run"><q-tooltip>Run the graph (Ctrl+Enter); unchanged nodes come from the cache</q-tooltip></q-btn>
       <q-btn v-if="!running" flat dense no-caps icon="skip_next" label="Run to selected" :disable="!selectedId" @click="runTo(selectedId)" class="ng-tb" aria-label="Run to selected"/>
       <q-btn v-if="running" unelevated dense no-caps color="negative" icon="stop" label="Stop" class="ng-run" @click="stopRun" aria-label="Stop"/>

@@ -43,7 +43,7 @@ export const GraphNode = {
     badge() {
       if (!this.state) return "";
       const t = STATE_TEXT[this.state] || this.state;
-      if ((this.state === "done" || this.state === "cached") && this.run.seconds != null)
+      if (this.state === "done" && this.run.seconds != null)
         return `${t} · ${fmtSeconds(this.run.seconds)}`;
       return t;
     },

@@ -26,6 +26,7 @@ export const ParamWidget = {
     v() { return this.value === undefined ? this.param.default : this.value; },
     kind() {
       const p = this.param;
+      if (p.widget === "file" && p.must_exist === false) return "text";
       if (p.widget === "number" && p.kind === "float" && p.min !== null && p.max !== null &&
           p.max - p.min <= 1000) return "slider";
       if (p.widget === "number" && p.kind === "int" && p.min !== null && p.max !== null &&
@@ -89,6 +90,10 @@ export const ParamWidget = {
       <input v-else-if="kind === 'number'" type="number" class="ng-num" :min="param.min ?? undefined"
              :max="param.max ?? undefined" :step="step" :value="v" :placeholder="param.optional ? 'auto' : ''"
              @change="setNumber($event.target.value)">
+      <select v-else-if="kind === 'checkbox' && param.optional" :value="v === null || v === undefined ? '' : String(v)"
+              @change="set($event.target.value === '' ? null : $event.target.value === 'true')">
+        <option value="">default</option><option value="true">on</option><option value="false">off</option>
+      </select>
       <input v-else-if="kind === 'checkbox'" type="checkbox" :checked="!!v" @change="set($event.target.checked)">
       <select v-else-if="kind === 'select'" :value="v" @change="set($event.target.value)">
         <option v-for="c in param.choices" :key="c" :value="c">{{ c }}</option>

@@ -1,0 +1,207 @@
+"""The editor in a real browser (Debian's chromium, headless, driven by Playwright): build, run, save, reload.
+
+The tests run in file order on one page, like a user's session. A screenshot lands in test-artifacts/.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from editor_server import ROOT, EditorServer, make_library
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = ROOT / "test-artifacts"
+
+if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
+    pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("browser")
+    srv = EditorServer(tmp, make_library(tmp) / "toy.json").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 900})
+        page.errors = []
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        page.on("dialog", lambda d: d.accept())  # "discard unsaved changes?" -> yes
+        page.set_default_timeout(15000)
+        page.goto(server.url)
+        page.wait_for_selector("[data-node-id=opt]")
+        yield page
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "editor.png"))
+        browser.close()
+
+
+def node(page, node_id: str):
+    return page.locator(f"[data-node-id='{node_id}']")
+
+
+def handle(page, node_id: str, port: str):
+    return page.locator(f".vue-flow__handle[data-nodeid='{node_id}'][data-handleid='{port}']")
+
+
+def drag_link(page, src, dst, release: bool = True) -> None:
+    a, b = src.bounding_box(), dst.bounding_box()
+    page.mouse.move(a["x"] + a["width"] / 2, a["y"] + a["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2, steps=12)
+    if release:
+        page.mouse.up()
+
+
+def doc_on_server(server, predicate, timeout: float = 5.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        doc = server.api("GET", "/document").json()["doc"]
+        if predicate(doc) or time.monotonic() > deadline:
+            return doc
+        time.sleep(0.1)
+
+
+def set_input(locator, value: str) -> None:
+    locator.fill(value)
+    locator.press("Tab")  # fires `change`
+
+
+def run_and_wait(page, timeout: float = 60000) -> str:
+    """Click Run and wait for this run's run_finished; returns the status text."""
+    info = page.locator("[data-role=run-info]")
+    before = int(info.get_attribute("data-runs"))
+    page.get_by_label("Run", exact=True).click()
+    page.wait_for_function(f"document.querySelector('[data-role=run-info]').dataset.runs > {before}",
+                           timeout=timeout)
+    return info.inner_text()
+
+
+def test_editor_opens_with_palette_and_graph(page):
+    assert node(page, "opt").locator(".ng-title").inner_text() == "Optimize"
+    groups = page.locator(".ng-group-head").all_inner_texts()
+    assert any("TRAINING" in g.upper() for g in groups) and len(groups) >= 2
+    assert not page.errors
+
+
+def test_add_a_node_from_the_palette_by_search(page, server):
+    page.get_by_label("Search nodes").fill("toyscale")
+    items = page.locator(".ng-palette-item")
+    assert items.count() == 1 and items.first.get_attribute("data-type") == "ToyScale"
+    items.first.drag_to(page.locator(".vue-flow__pane"), target_position={"x": 420, "y": 520})
+    node(page, "toyscale1").wait_for()
+    page.get_by_label("Search nodes").fill("")
+    doc = doc_on_server(server, lambda d: any(n["id"] == "toyscale1" for n in d["nodes"]))
+    assert any(n["id"] == "toyscale1" and n["type"] == "ToyScale" for n in doc["nodes"])
+
+
+def test_incompatible_link_is_refused_while_dragging_with_the_reason(page):
+    drag_link(page, handle(page, "mse", "loss"), handle(page, "toyscale1", "x"), release=False)
+    hint = page.locator(".ng-hint")
+    hint.wait_for()
+    assert "expects Tensor but mse.loss gives Loss" in hint.inner_text()
+    page.mouse.up()
+    assert page.locator(".vue-flow__edge[data-id*='mse.loss->toyscale1']").count() == 0
+
+
+def test_cycle_making_link_is_refused(page):
+    drag_link(page, handle(page, "w", "out"), handle(page, "scaled", "x"), release=False)
+    page.locator(".ng-hint").wait_for()
+    assert "cycle" in page.locator(".ng-hint").inner_text()
+    page.mouse.up()
+
+
+def test_connect_two_nodes_and_set_a_param(page, server):
+    drag_link(page, handle(page, "target", "out"), handle(page, "toyscale1", "x"))
+    set_input(node(page, "toyscale1").locator("[data-param=factor] input[type=number]"), "3.5")
+    doc = doc_on_server(server, lambda d: any(n["id"] == "toyscale1" and n["params"].get("factor") == 3.5
+                                              for n in d["nodes"]))
+    assert {"from": ["target", "out"], "to": ["toyscale1", "x"]} in doc["links"]
+    assert next(n for n in doc["nodes"] if n["id"] == "toyscale1")["params"] == {"factor": 3.5}
+
+
+def test_undo_redo_copy_paste_and_quick_add(page, server):
+    page.get_by_label("Undo").click()  # the factor edit
+    page.get_by_label("Undo").click()  # the link
+    assert page.locator(".vue-flow__edge").count() == 5
+    page.get_by_label("Redo").click()
+    assert page.locator(".vue-flow__edge").count() == 6
+    node(page, "toyscale1").locator(".ng-head").click()
+    page.keyboard.press("Control+c")
+    page.keyboard.press("Control+v")
+    node(page, "toyscale2").wait_for()
+    page.keyboard.press("Delete")
+    assert node(page, "toyscale2").count() == 0
+    page.locator(".vue-flow__pane").dblclick(position={"x": 300, "y": 650})
+    page.get_by_label("Add a node").fill("toynoise")
+    page.keyboard.press("Enter")
+    node(page, "toynoise1").wait_for()
+    page.get_by_label("Undo").click()
+    assert node(page, "toynoise1").count() == 0
+
+
+def test_open_an_example_run_it_and_see_the_preview(page, server):
+    page.get_by_role("button", name="Examples").click()
+    page.locator(".ng-example", has_text="render_textured_cow").click()
+    node(page, "raster").wait_for()
+    size = node(page, "raster").locator("[data-param=image_size] input[type=number]").last
+    set_input(size, "0")
+    node(page, "raster").locator(".ng-bad[data-param=image_size]").wait_for()  # out of bounds: marked on the node
+    assert "must be >= 1" in node(page, "raster").locator("[data-param=image_size]").get_attribute("title")
+    set_input(size, "64")
+    assert run_and_wait(page).startswith("done")
+    img = node(page, "render").locator("img[data-preview=images]")
+    img.wait_for()
+    assert img.get_attribute("width") == "64"
+    assert page.evaluate("(el) => el.naturalWidth", img.element_handle()) == 64
+    assert node(page, "render").locator(".ng-badge").get_attribute("data-state") == "done"
+    # an output port tells what it holds
+    node(page, "render").locator(".ng-out", has_text="images").hover()
+    tip = page.locator(".ng-tip").inner_text()
+    assert "Images" in tip and "[1, 64, 64, 4] float32 cpu" in tip and "min" in tip
+
+
+def test_edit_a_param_and_rerun_with_upstream_cached(page):
+    light = node(page, "light").locator("[data-param=location] input[type=number]")
+    set_input(light.nth(1), "1.5")
+    assert node(page, "light").locator(".ng-badge").get_attribute("data-state") == "stale"
+    assert run_and_wait(page).startswith("done")
+    states = {n: node(page, n).locator(".ng-badge").get_attribute("data-state")
+              for n in ("cow", "raster", "camera", "light", "shader", "render")}
+    assert states == {"cow": "cached", "raster": "cached", "camera": "cached", "light": "done", "shader": "done",
+                      "render": "done"}
+
+
+def test_save_and_reload_keeps_the_graph(page, server):
+    page.get_by_role("button", name="File", exact=True).click()
+    page.get_by_text("Save as…").click()
+    page.get_by_label("File name").fill("my cow")
+    page.get_by_label("Save graph").click()
+    page.locator(".ng-path", has_text="my cow.json").wait_for()
+    saved = json.loads((server.graph.parent / "my cow.json").read_text())
+    raster = next(n for n in saved["nodes"] if n["id"] == "raster")
+    assert raster["params"]["image_size"] == 64
+    page.reload()
+    node(page, "raster").wait_for()
+    size = node(page, "raster").locator("[data-param=image_size] input[type=number]").last
+    assert size.input_value() == "64"
+    light = node(page, "light").locator("[data-param=location] input[type=number]")
+    assert float(light.nth(1).input_value()) == 1.5
+    assert page.locator(".ng-node").count() == len(saved["nodes"])
+    assert page.locator(".ng-dirty").count() == 0
+    node(page, "render").locator("img[data-preview=images]").wait_for()  # the last preview is replayed
+    assert not page.errors, page.errors
