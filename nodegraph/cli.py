@@ -192,7 +192,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
         except GraphError as exc:
             _print_problems(exc.problems, f"{path}: ")
             return EXIT_BAD_GRAPH
-        auto_layout(graph)
+        auto_layout(graph, only_missing=not args.relayout)
         text = graph.dumps()
         if text != path.read_text():
             changed += 1
@@ -243,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = sub.add_parser("fmt", help="rewrite graph files canonically; lay out nodes without a position")
     fmt.add_argument("paths", nargs="+")
     fmt.add_argument("--check", action="store_true", help="only report files that would change (exit 1)")
+    fmt.add_argument("--relayout", action="store_true", help="place every node again, not only new ones")
     fmt.set_defaults(func=cmd_fmt)
 
     serve = sub.add_parser("serve", help="start the browser editor")

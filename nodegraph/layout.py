@@ -5,8 +5,23 @@ import networkx as nx
 
 from nodegraph.graph import Graph
 
-COLUMN_WIDTH = 300
-ROW_HEIGHT = 220
+COLUMN_WIDTH = 340
+ROW_GAP = 40
+PORT_ROW = 22  # the editor draws one row per port and per param
+IMAGE_ROWS = 8  # nodes that output images show a preview below their ports
+
+
+def node_height(graph: Graph, node_id: str) -> int:
+    """Roughly how tall the editor draws a node, so columns do not overlap."""
+    from nodegraph import registry
+
+    spec = registry.get(graph.nodes[node_id].type)
+    if spec is None:
+        return 120
+    rows = len(spec.inputs) + len(spec.outputs) + len(spec.params)
+    if spec.preview or any(o.type == "Images" for o in spec.outputs):
+        rows += IMAGE_ROWS
+    return 40 + rows * PORT_ROW
 
 
 def auto_layout(graph: Graph, only_missing: bool = True) -> int:
@@ -19,15 +34,15 @@ def auto_layout(graph: Graph, only_missing: bool = True) -> int:
     depth: dict[str, int] = {}
     for node_id in nx.topological_sort(dag):
         depth[node_id] = max((depth[p] + 1 for p in dag.predecessors(node_id)), default=0)
-    rows: dict[int, int] = {}
+    next_y: dict[int, int] = {}
     placed = 0
     for node_id in graph.nodes:  # file order keeps related nodes near each other within a column
         column = depth[node_id]
-        row = rows.get(column, 0)
-        rows[column] = row + 1
+        y = next_y.get(column, 40)
+        next_y[column] = y + node_height(graph, node_id) + ROW_GAP
         node = graph.nodes[node_id]
         if only_missing and "pos" in node.ui:
             continue
-        node.ui["pos"] = [40 + column * COLUMN_WIDTH, 40 + row * ROW_HEIGHT]
+        node.ui["pos"] = [40 + column * COLUMN_WIDTH, y]
         placed += 1
     return placed
