@@ -106,9 +106,11 @@ def main() -> None:
         assert diff < 1e-5, "the graph and the hand-written render disagree"
     g_med, h_med = statistics.median(graph_s), statistics.median(hand_s)
     print(f"median: graph {g_med:.3f} s, hand-written {h_med:.3f} s, ratio {g_med / h_med:.3f} "
-          f"(sum ratio {sum(graph_s) / sum(hand_s):.3f}); target <= 1.05")
+          f"(best-of ratio {min(graph_s) / min(hand_s):.3f}, sum ratio {sum(graph_s) / sum(hand_s):.3f}); "
+          f"target <= 1.05")
+    book = statistics.median(bookkeeping[1:])
     print(f"executor bookkeeping outside node functions (validate, plan, keys, events): median "
-          f"{statistics.median(bookkeeping[1:]) * 1000:.1f} ms per run")
+          f"{book * 1000:.1f} ms per run = {100 * book / h_med:.2f} % of the hand-written render")
 
 
 if __name__ == "__main__":
