@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from nodegraph.errors import NodeError
 from nodegraph.spec import Choice, File, Input, Output, node
 
 MESH_EXTENSIONS = (".obj", ".ply", ".glb", ".gltf", ".stl", ".off")
@@ -64,8 +65,8 @@ def LoadMesh(ctx, file):
                 mesh = IO().load_mesh(str(path), device=ctx.device)
             else:
                 mesh = _load_trimesh(path, ctx.device)
-    except (ValueError, OSError, IndexError, KeyError, AttributeError) as exc:
-        ctx.fail("file", f"cannot read {file!r} as a mesh: {exc}")
+    except Exception as exc:  # any parser failure means the file is not a mesh we can read
+        ctx.fail("file", f"cannot read {file!r} as a mesh: {type(exc).__name__}: {exc}")
     faces, nverts = mesh.faces_packed(), mesh.verts_packed().shape[0]
     if faces.shape[0] == 0:
         ctx.fail("file", f"{file!r} has no faces (is it a point cloud? use LoadPointcloud)")
@@ -105,8 +106,10 @@ def LoadPointcloud(ctx, file):
         from pytorch3d.io import IO
 
         return IO().load_pointcloud(str(path), device=ctx.device)
-    except (ValueError, OSError, IndexError, KeyError) as exc:
-        ctx.fail("file", f"cannot read {file!r} as a point cloud: {exc}")
+    except NodeError:
+        raise
+    except Exception as exc:  # any parser failure means the file is not a cloud we can read
+        ctx.fail("file", f"cannot read {file!r} as a point cloud: {type(exc).__name__}: {exc}")
 
 
 @node(
@@ -124,7 +127,7 @@ def LoadImage(ctx, file, channels):
         with Image.open(path) as im:
             mode = {"rgb": "RGB", "rgba": "RGBA", "grey": "L"}[channels]
             array = np.asarray(im.convert(mode), dtype=np.float32) / 255.0
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         ctx.fail("file", f"cannot read {file!r} as an image: {exc}")
     if array.ndim == 2:
         array = array[..., None]

@@ -70,6 +70,12 @@ def test_load_pointcloud_ply_with_and_without_colour_and_npz(tmp_path, assets):
     with pytest.raises(NodeError, match="verts") as exc:
         run1({"c": ("LoadPointcloud", {"file": "wrong.npz"})}, base_dir=tmp_path)
     assert exc.value.problem.field == "file"
+    (tmp_path / "corrupt.npz").write_bytes(b"PK not a zip")
+    (tmp_path / "corrupt.png").write_text("not a picture")
+    for node_type, name in [("LoadPointcloud", "corrupt.npz"), ("LoadImage", "corrupt.png")]:
+        with pytest.raises(NodeError, match="cannot read") as exc:
+            run1({"c": (node_type, {"file": name})}, base_dir=tmp_path)
+        assert (exc.value.problem.node, exc.value.problem.field) == ("c", "file")
 
 
 def test_load_image_channels(assets):
