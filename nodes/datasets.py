@@ -1,0 +1,233 @@
+"""Data for fitting volumes and fields: target views of a mesh, random camera minibatches, target colours at
+Monte-Carlo ray locations, and turntable cameras for showing a trained result.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from pytorch3d.renderer import (BlendParams, FoVPerspectiveCameras, MeshRasterizer, MeshRenderer, PointLights,
+                                RasterizationSettings, SoftPhongShader, SoftSilhouetteShader,
+                                look_at_view_transform)
+from pytorch3d.transforms import so3_exp_map
+
+from nodegraph.spec import Bool, Choice, Float, Input, Int, Output, Vec3, node
+from nodes.raysampling import ensure_fits
+
+MAX_VIEWS = 4096
+
+# ------------------------------------------------------------------------------------------ target views
+
+
+def normalized(mesh):
+    """The mesh centred at its mean vertex and scaled so its largest coordinate is 1, as the tutorials do."""
+    verts = mesh.verts_packed()
+    center = verts.mean(0)
+    scale = (verts - center).abs().max()
+    return mesh.offset_verts(-center.expand_as(verts)).scale_verts(1.0 / float(scale))
+
+
+def view_cameras(num_views: int, azimuth_range: float, azimuth_offset: float, elevation: float, dist: float,
+                 fov: float, device) -> FoVPerspectiveCameras:
+    """The tutorials' ring of cameras: azimuths ``linspace(-range, range, n) + 180 + offset`` at one elevation."""
+    elev = torch.full((num_views,), elevation)
+    azim = torch.linspace(-azimuth_range, azimuth_range, num_views) + 180.0 + azimuth_offset
+    R, T = look_at_view_transform(dist=dist, elev=elev, azim=azim)
+    return FoVPerspectiveCameras(R=R, T=T, fov=fov, device=device)
+
+
+@node(
+    category="datasets",
+    inputs=[Input("mesh", "Meshes", "a textured mesh (the first of the batch is used)")],
+    params=[
+        Int("num_views", 40, "cameras on a ring around the mesh", min=1, max=MAX_VIEWS),
+        Int("image_size", 128, "square images of this many pixels a side", min=8, max=2048, unit="px"),
+        Float("azimuth_range", 180.0, "azimuths span [-range, range] around the back (+180)", min=0.0,
+              max=180.0, unit="deg"),
+        Float("azimuth_offset", 0.0, "turn every camera by this much (e.g. half a step for held-out views)",
+              unit="deg"),
+        Float("elevation", 0.0, "camera elevation", min=-90.0, max=90.0, unit="deg"),
+        Float("dist", 2.7, "camera distance from the origin", min=1e-3, unit="world units"),
+        Float("fov", 60.0, "field of view", min=1.0, max=179.0, unit="deg"),
+        Bool("normalize", True, "centre the mesh and scale it into [-1, 1] first, as the tutorials do"),
+        Vec3("light_location", (0.0, 0.0, -3.0), "point light position"),
+        Choice("silhouette", "soft", "soft: the tutorial's blurred 50-faces-per-pixel pass, thresholded; hard: "
+                                     "the covered pixels of the shaded pass (half the work, for CPU runs)",
+               choices=("soft", "hard")),
+    ],
+    outputs=[
+        Output("images", "Images", "(num_views, S, S, 3) shaded renders on black"),
+        Output("silhouettes", "Images", "(num_views, S, S, 1) binary silhouettes"),
+        Output("cameras", "Cameras", "the num_views FoVPerspectiveCameras"),
+    ],
+)
+def TargetViews(ctx, mesh, num_views, image_size, azimuth_range, azimuth_offset, elevation, dist, fov, normalize,
+                light_location, silhouette):
+    """Render a mesh from a ring of cameras: the training data of the volume and NeRF tutorials
+    (their ``generate_cow_renders``).
+
+    Soft-Phong shaded images on a black background, binary silhouettes, and the cameras. A second
+    ``TargetViews`` with ``azimuth_offset`` set to half the camera spacing gives held-out views for evaluation.
+    """
+    if mesh.textures is None:
+        ctx.fail("mesh", "has no texture or colours to render; add VertexColors or load a textured mesh")
+    needed = num_views * image_size ** 2 * (50 if silhouette == "soft" else 1) * 4 * 8  # fragments per pixel
+    ensure_fits(ctx, "num_views", needed, f"{num_views} views of {image_size}x{image_size} px",
+                "render fewer or smaller views")
+    first = mesh[0].to(ctx.device)
+    if normalize:
+        first = normalized(first)
+    meshes = first.extend(num_views)
+    cameras = view_cameras(num_views, azimuth_range, azimuth_offset, elevation, dist, fov, ctx.device)
+    lights = PointLights(location=[light_location], device=ctx.device)
+    with torch.no_grad():
+        raster = RasterizationSettings(image_size=image_size, blur_radius=0.0, faces_per_pixel=1)
+        blend = BlendParams(sigma=1e-4, gamma=1e-4, background_color=(0.0, 0.0, 0.0))
+        rasterizer = MeshRasterizer(cameras=cameras, raster_settings=raster)
+        shader = SoftPhongShader(device=ctx.device, cameras=cameras, lights=lights, blend_params=blend)
+        fragments = rasterizer(meshes)
+        shaded = shader(fragments, meshes, cameras=cameras, lights=lights)
+        if silhouette == "soft":
+            sigma = 1e-4
+            raster_sil = RasterizationSettings(image_size=image_size, faces_per_pixel=50,
+                                               blur_radius=math.log(1.0 / 1e-4 - 1.0) * sigma)
+            sil = MeshRenderer(MeshRasterizer(cameras=cameras, raster_settings=raster_sil),
+                               SoftSilhouetteShader())(meshes, cameras=cameras, lights=lights)[..., 3:] > 1e-4
+        else:
+            sil = fragments.pix_to_face[..., :1] >= 0
+    return {"images": shaded[..., :3].contiguous(), "silhouettes": sil.float(), "cameras": cameras}
+
+
+# ------------------------------------------------------------------------------------------ minibatches
+
+
+@node(
+    category="datasets",
+    stochastic=True,
+    inputs=[Input("cameras", "Cameras"),
+            Input("images", "Images", "images of the same views, picked alongside", optional=True),
+            Input("silhouettes", "Images", "silhouettes of the same views, picked alongside", optional=True)],
+    params=[Int("batch_size", 10, "views per batch (all of them when there are fewer)", min=1, max=MAX_VIEWS)],
+    outputs=[Output("cameras", "Cameras", "the picked cameras"),
+             Output("images", "Images", "their images (None when not connected)"),
+             Output("silhouettes", "Images", "their silhouettes (None when not connected)"),
+             Output("indices", "Tensor", "(batch_size,) the picked view indices")],
+)
+def RandomCameraBatch(ctx, cameras, images, silhouettes, batch_size):
+    """Pick a random minibatch of views (``randperm(n)[:batch_size]``) with their images and silhouettes.
+
+    Stochastic: inside a training loop every iteration picks another batch, as the tutorials' loops do.
+    """
+    n = len(cameras)
+    for field, value in (("images", images), ("silhouettes", silhouettes)):
+        if value is not None and value.shape[0] != n:
+            ctx.fail(field, f"has {value.shape[0]} views but there are {n} cameras")
+    idx = torch.randperm(n)[:batch_size]
+    dev_idx = idx.to(ctx.device)
+    return {"cameras": cameras[idx.to(cameras.device)],
+            "images": None if images is None else images[dev_idx.to(images.device)],
+            "silhouettes": None if silhouettes is None else silhouettes[dev_idx.to(silhouettes.device)],
+            "indices": dev_idx}
+
+
+@node(
+    category="datasets",
+    inputs=[Input("images", "Images", "(B, H, W, C) targets, one per camera"),
+            Input("ray_bundle", "RayBundle", "rays cast from the same B cameras")],
+    outputs=[Output("images", "Images", "(B, n, 1, C) for n Monte-Carlo rays; (B, H, W, C) for a ray grid")],
+)
+def SampleImagesAtRays(ctx, images, ray_bundle):
+    """Read images at the rays' screen locations (``xys``), bilinearly: the target colour of each sampled ray.
+
+    The NeRF tutorial's ``sample_images_at_mc_locs``: compare the result with the renderer's output on the
+    same rays.
+    """
+    xys = ray_bundle.xys
+    if images.shape[0] != xys.shape[0]:
+        ctx.fail("images", f"has {images.shape[0]} images but the rays come from {xys.shape[0]} cameras")
+    b, c = images.shape[0], images.shape[-1]
+    spatial = xys.shape[1:-1]
+    sampled = F.grid_sample(images.permute(0, 3, 1, 2), -xys.reshape(b, -1, 1, 2), align_corners=True)
+    out = sampled.permute(0, 2, 3, 1).reshape(b, *spatial, c)
+    return out[:, :, None] if len(spatial) == 1 else out
+
+
+# ------------------------------------------------------------------------------------------ turntable
+
+
+def turntable_rotations(n_frames: int, elevation_deg: float, device) -> torch.Tensor:
+    """(n, 3, 3) rotations of a camera circling the y axis, from ``so3_exp_map`` as the tutorials do."""
+    angles = torch.linspace(0.0, 2.0 * math.pi, n_frames + 1, device=device)[:-1]
+    yaw = torch.zeros(n_frames, 3, device=device)
+    yaw[:, 1] = angles
+    pitch = torch.zeros(n_frames, 3, device=device)
+    pitch[:, 0] = math.radians(elevation_deg)
+    return so3_exp_map(yaw) @ so3_exp_map(pitch)
+
+
+@node(
+    category="datasets",
+    params=[
+        Int("n_frames", 40, "frames over one full turn", min=1, max=MAX_VIEWS),
+        Float("dist", 2.7, "camera distance from the origin", min=1e-3, unit="world units"),
+        Float("elevation", 0.0, "camera elevation", min=-89.0, max=89.0, unit="deg"),
+        Float("fov", 60.0, "field of view", min=1.0, max=179.0, unit="deg"),
+    ],
+    outputs=[Output("cameras", "Cameras", "n_frames FoVPerspectiveCameras circling the origin")],
+)
+def TurntableCameras(ctx, n_frames, dist, elevation, fov):
+    """Cameras circling the object, looking at the origin: rotations from ``so3_exp_map`` of angles about the y
+    axis, as the tutorials render a trained volume or field. Feed them to a renderer and its images to
+    ``SaveAnimation`` (a GIF) and ``SaveImage`` (a grid).
+    """
+    R = turntable_rotations(n_frames, elevation, ctx.device)
+    T = torch.tensor([[0.0, 0.0, dist]], device=ctx.device).expand(n_frames, 3)
+    return FoVPerspectiveCameras(R=R, T=T, fov=fov, device=ctx.device)
+
+
+# ------------------------------------------------------------------------------------------ metrics
+
+
+def psnr(images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR in dB of images clamped to [0, 1] against targets: ``-10 log10(MSE)``."""
+    mse = ((images.clamp(0, 1) - targets) ** 2).flatten(1).mean(1)
+    return -10.0 * torch.log10(mse.clamp_min(1e-12))
+
+
+@node(
+    category="metrics",
+    inputs=[Input("images", "Images", "(B, H, W, C) renders"), Input("target", "Images", "(B, H, W, C) targets")],
+    outputs=[Output("psnr", "Scalar", "mean over the batch of each image's PSNR, in dB"),
+             Output("per_image", "Tensor", "(B,) PSNR of each image")],
+)
+def PSNR(ctx, images, target):
+    """Peak signal-to-noise ratio of renders against targets (images clamped to [0, 1]; higher is better).
+
+    Compare RGB with RGB: take the renderer's ``rgb`` output, not its RGBA ``images``.
+    """
+    if images.shape != target.shape:
+        ctx.fail("target", f"shape {list(target.shape)} does not match images {list(images.shape)}")
+    with torch.no_grad():
+        per_image = psnr(images.detach(), target.detach())
+    return {"psnr": float(per_image.mean()), "per_image": per_image}
+
+
+@node(
+    category="metrics",
+    inputs=[Input("images", "Images", "rendered silhouettes (B, H, W, 1), or RGBA whose alpha is used"),
+            Input("target", "Images", "target silhouettes, the same size")],
+    params=[Float("threshold", 0.5, "a pixel is inside where its value exceeds this", min=0.0, max=1.0)],
+    outputs=[Output("iou", "Scalar", "mean over the batch of intersection / union"),
+             Output("per_image", "Tensor", "(B,) IoU of each image")],
+)
+def SilhouetteIoU(ctx, images, target, threshold):
+    """Intersection over union of rendered and target silhouettes (1 is a perfect match)."""
+    a, b = images.detach()[..., -1], target.detach()[..., -1]
+    if a.shape != b.shape:
+        ctx.fail("target", f"silhouettes of shape {list(b.shape)} do not match images {list(a.shape)}")
+    a, b = a > threshold, b > threshold
+    inter = (a & b).flatten(1).sum(1).float()
+    union = (a | b).flatten(1).sum(1).float()
+    per_image = torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
+    return {"iou": float(per_image.mean()), "per_image": per_image}
