@@ -33,7 +33,7 @@ export default {
       dialogs: { open: false, save: false, error: null, image: null, details: false },
       library: [], examples: [], saveName: "", selection: [],
       side: false, has3d: false, view3dError: "", view3dKeys: [],
-      showMap: true, historyTick: 0, runsFinished: 0,
+      showMap: true, historyTick: 0, runsFinished: 0, zoom: 1,
     };
   },
   computed: {
@@ -99,12 +99,61 @@ export default {
     },
     applyDoc(doc, { fit = false, resetHistory = false, keepRun = false } = {}) {
       const { nodes, edges } = docToFlow(doc, this.catalogue);
+      if (fit && nodes.length) this.preFit(nodes);  // draw at the final zoom at once (level of detail)
       this.meta = { name: doc.name, description: doc.description || "", seed: doc.seed || 0, ui: doc.ui || {} };
       this.flow.setNodes(nodes);
       this.flow.setEdges(edges);
       if (!keepRun) { this.run = {}; this.clearPreviews(); this.problems = {}; this.graphProblems = []; }
       if (resetHistory) { this.history.reset(this.doc()); this.historyTick++; }
-      if (fit) nextTick(() => setTimeout(() => this.flow.fitView({ padding: 0.12, maxZoom: 1 }), 30));
+      if (fit) {
+        this.pendingLayout = true;
+        setTimeout(() => this.afterLayout(), 1500);  // in case the nodes-initialized event came early
+      }
+    },
+    preFit(nodes) {
+      const box = this.$refs.canvas ? this.$refs.canvas.getBoundingClientRect() : { width: 1200, height: 800 };
+      const xs = nodes.map((n) => n.position.x), ys = nodes.map((n) => n.position.y);
+      const x0 = Math.min(...xs), y0 = Math.min(...ys), x1 = Math.max(...xs) + 260, y1 = Math.max(...ys) + 220;
+      const zoom = Math.max(0.1, Math.min(1, (0.92 * box.width) / (x1 - x0), (0.92 * box.height) / (y1 - y0)));
+      this.flow.setViewport({ x: (box.width - zoom * (x1 - x0)) / 2 - zoom * x0,
+                              y: (box.height - zoom * (y1 - y0)) / 2 - zoom * y0, zoom });
+      this.zoom = zoom;
+    },
+    onMoveEnd() {
+      this.zoom = this.flow.viewport.value.zoom;
+    },
+    afterLayout() {
+      if (!this.pendingLayout) return;
+      this.pendingLayout = false;
+      if (this.spread()) this.history.stack[this.history.index] = JSON.stringify(this.doc());
+      this.flow.fitView({ padding: 0.08, maxZoom: 1 }).then(() => this.onMoveEnd());
+    },
+    spread(gap = 18) {
+      // Positions written by hand or by the CLI's auto layout do not know how tall a node is drawn: push
+      // overlapping nodes down (a view fix, not an edit).
+      const boxes = [];
+      let moved = false;
+      const nodes = [...this.flow.nodes.value].sort((a, b) => a.position.y - b.position.y || a.position.x - b.position.x);
+      for (const n of nodes) {
+        const spec = this.catalogue.spec(n.data.type);
+        const rows = spec ? Math.max(spec.inputs.length, spec.outputs.length) : 0;
+        const estimate = 40 + rows * 20 + (spec ? spec.params.length * 25 : 0);  // drawn in full (zoomed in)
+        const w = (n.dimensions && n.dimensions.width) || 220;
+        const h = Math.max((n.dimensions && n.dimensions.height) || 0, estimate);
+        const x = n.position.x;
+        let y = n.position.y;
+        for (let again = true; again;) {
+          again = false;
+          for (const b of boxes) {
+            if (x < b.x + b.w && x + w > b.x && y < b.y + b.h + gap && y + h + gap > b.y) {
+              y = b.y + b.h + gap; again = true;
+            }
+          }
+        }
+        if (y !== n.position.y) { n.position = { x, y }; moved = true; }
+        boxes.push({ x, y, w, h });
+      }
+      return moved;
     },
     commit(coalesceKey = null) {
       const doc = this.doc();
@@ -573,7 +622,7 @@ export default {
                  :selection-key-code="'Shift'" :multi-selection-key-code="['Control', 'Meta']"
                  :snap-to-grid="false" :default-edge-options="{type: 'default'}" :elevate-edges-on-select="true"
                  @connect="onConnect" @connect-end="onConnectEnd" @node-drag-stop="commit()"
-                 @selection-change="onSelection" @nodes-change="onSelection" class="ng-flow">
+                 @selection-change="onSelection" @nodes-initialized="afterLayout" @move-end="onMoveEnd" @nodes-change="onSelection" class="ng-flow">
           <MiniMap v-if="showMap" pannable zoomable :node-color="n => color(catalogue.spec(n.data.type)?.category || '?')"
                    mask-color="rgba(10,12,18,0.7)" class="ng-minimap"/>
         </VueFlow>

@@ -16,6 +16,7 @@ export const GraphNode = {
     return { Position };
   },
   computed: {
+    compact() { return this.ng.zoom < 0.45 && !this.selected; },  // level of detail: params hidden when far out
     spec() { return this.ng.catalogue.spec(this.data.type); },
     run() { return this.ng.run[this.id] || {}; },
     state() { return this.run.state || ""; },
@@ -55,7 +56,7 @@ export const GraphNode = {
     fmtLoss(v) { return v == null ? "–" : Math.abs(v) >= 0.01 ? v.toFixed(4) : v.toExponential(2); },
   },
   template: `
-  <div class="ng-node" :class="['ng-state-' + (state || 'idle'), {'ng-selected': selected, 'ng-has-error': state === 'error' || nodeProblems.length, 'ng-unknown': !spec}]"
+  <div class="ng-node" :class="['ng-state-' + (state || 'idle'), {'ng-compact': compact, 'ng-selected': selected, 'ng-has-error': state === 'error' || nodeProblems.length, 'ng-unknown': !spec}]"
        :style="{'--cat': catColor}" :data-node-id="id">
     <div class="ng-head" @mouseenter="ng.showDoc($event, id)" @mouseleave="ng.hideTip()">
       <span class="ng-title">{{ data.type }}</span>
@@ -88,7 +89,7 @@ export const GraphNode = {
         </div>
       </div>
     </div>
-    <div class="ng-params" v-if="spec && spec.params.length">
+    <div class="ng-params" v-if="spec && spec.params.length && !compact">
       <ParamWidget v-for="p in spec.params" :key="p.name" :param="p" :value="data.params[p.name]" :node-id="id"
                    :problem="fieldProblems[p.name]" @change="v => setParam(p.name, v)"/>
     </div>

@@ -53,5 +53,5 @@ def serve(host: str = "127.0.0.1", port: int = 8080, graph_path: str | Path | No
         for p in workspace.startup_problems:
             print(f"  cannot open {graph_path}: {p.get('node') or ''} {p.get('field') or ''} {p['message']}",
                   flush=True)
-    ui.run(host=host, port=port, title="nodegraph", dark=True, reload=False, show=False, favicon="◆",
+    ui.run(host=host, port=port, title="nodegraph", dark=True, reload=False, show=False, favicon="◆", tailwind=False,
            show_welcome_message=False, uvicorn_logging_level="warning", reconnect_timeout=10.0)

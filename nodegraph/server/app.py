@@ -67,7 +67,6 @@ def index() -> None:
         f'<link rel="stylesheet" href="/nodegraph/{href}">' for href in (
             "vendor/vue-flow-core/style.css", "vendor/vue-flow-core/theme-default.css",
             "vendor/vue-flow-minimap/style.css", "src/editor.css")))
-    ui.query(".nicegui-content").classes("p-0 gap-0")
     Editor(CONFIG.token).classes("ng-root")
 
 
@@ -121,6 +120,7 @@ async def get_document() -> dict:
 
 
 @app.put("/api/document")
+@app.post("/api/document")  # navigator.sendBeacon (the last autosave when a tab closes) can only POST
 @guarded
 async def put_document(request: Request) -> dict:
     data = await body(request)
