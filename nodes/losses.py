@@ -26,8 +26,11 @@ def _tensor(ctx, field: str, value: Any) -> torch.Tensor:
     return value
 
 
-def _same_shape(ctx, x: torch.Tensor, y: torch.Tensor, hint: str = "") -> None:
+def _same_shape(ctx, x: torch.Tensor, y: torch.Tensor) -> None:
     if x.shape != y.shape:
+        hint = ""
+        if x.dim() == y.dim() == 4 and x.shape[:3] == y.shape[:3]:
+            hint = "; use SplitRGBA to compare only RGB or alpha"
         ctx.fail("target", f"shape {list(y.shape)} does not match input {list(x.shape)}{hint}")
 
 
@@ -126,14 +129,13 @@ def MeshLaplacianSmoothing(ctx, mesh, weight, method):
 
 _PAIR = [Input("input", "Any", "the prediction: Images or a Tensor"),
          Input("target", "Any", "the target, the same shape as input")]
-_SPLIT_HINT = "; use SplitRGBA to compare only RGB or alpha"
 
 
 @node(category="losses", inputs=_PAIR, params=[_WEIGHT], outputs=_LOSS)
 def MSELoss(ctx, input, target, weight):
     """Mean squared error between a prediction and a target (images or tensors of the same shape)."""
     x, y = _tensor(ctx, "input", input), _tensor(ctx, "target", target)
-    _same_shape(ctx, x, y, _SPLIT_HINT)
+    _same_shape(ctx, x, y)
     return LossValue.term(ctx.node_id, ((x - y) ** 2).mean(), weight)
 
 
@@ -141,7 +143,7 @@ def MSELoss(ctx, input, target, weight):
 def L1Loss(ctx, input, target, weight):
     """Mean absolute error between a prediction and a target (images or tensors of the same shape)."""
     x, y = _tensor(ctx, "input", input), _tensor(ctx, "target", target)
-    _same_shape(ctx, x, y, _SPLIT_HINT)
+    _same_shape(ctx, x, y)
     return LossValue.term(ctx.node_id, (x - y).abs().mean(), weight)
 
 
@@ -159,7 +161,7 @@ def HuberLoss(ctx, input, target, weight, scaling):
     ``((1 + (x - y)^2 / s^2).sqrt() - 1) * s``. Robust to outliers, smooth at zero.
     """
     x, y = _tensor(ctx, "input", input), _tensor(ctx, "target", target)
-    _same_shape(ctx, x, y, _SPLIT_HINT)
+    _same_shape(ctx, x, y)
     return LossValue.term(ctx.node_id, huber(x, y, scaling).abs().mean(), weight)
 
 
