@@ -10,7 +10,6 @@ from pathlib import Path
 
 import torch
 from pytorch3d.renderer import TexturesVertex
-from pytorch3d.structures import Meshes
 
 from nodegraph.errors import NodeError
 from nodegraph.spec import Bool, Choice, Color, File, Float, Floats, Input, Int, Output, Text, Vec3, node
@@ -210,8 +209,7 @@ def SMPLForward(ctx, model, params, color):
     verts, joints = _smpl.smpl_forward(model, params)
     B, V = verts.shape[:2]
     tex = TexturesVertex(torch.tensor(color, device=verts.device).expand(B, V, 3))
-    mesh = Meshes(verts=verts, faces=model.faces.expand(B, -1, -1), textures=tex)
-    return {"mesh": mesh, "joints": joints[:, :24]}
+    return {"mesh": _smpl.body_meshes(model, verts, tex), "joints": joints[:, :24]}
 
 
 # ------------------------------------------------------------------------------------------ keypoints
@@ -290,8 +288,8 @@ def SaveKeypoints(ctx, keypoints, filename):
     inputs=[Input("keypoints", "Keypoints"),
             Input("image", "Images", "drawn over (keypoints are rescaled to its size); else a plain background",
                   optional=True),
-            Input("reference", "Keypoints", "optional second skeleton (e.g. the target), drawn first, thinner",
-                  optional=True)],
+            Input("reference", "Keypoints", "optional second skeleton (e.g. the target), drawn first and wider, "
+                                            "so it shows as a rim where the two agree", optional=True)],
     params=[Color("color", (0.1, 0.9, 0.2), "bones of `keypoints` (right side darker)"),
             Color("reference_color", (0.95, 0.15, 0.15), "bones of `reference`"),
             Float("thickness", 3.0, "line width in pixels", min=0.5, max=50.0),
@@ -317,7 +315,7 @@ def DrawSkeleton(ctx, keypoints, image, reference, color, reference_color, thick
     with torch.no_grad():
         out = base
         if reference is not None:
-            out = _smpl.draw_skeleton(out, reference, torch.tensor(reference_color, device=dev), thickness * 0.7)
+            out = _smpl.draw_skeleton(out, reference, torch.tensor(reference_color, device=dev), thickness * 2)
         out = _smpl.draw_skeleton(out, keypoints, torch.tensor(color, device=dev), thickness)
     ctx.preview_image(out)
     return out

@@ -397,3 +397,146 @@ def test_draw_skeleton_draws_bones_only_near_the_joints(tmp_path):
     assert not bool(changed[32, 50])  # joint 23 (x = 50) has confidence 0
     assert float(changed.float().mean()) < 0.15
     assert any(e["node"] == "draw" for e in previews)
+
+
+def test_body_meshes_equal_plain_meshes_and_carry_gradients(model):
+    from pytorch3d.structures import Meshes
+
+    torch.manual_seed(1)
+    params = BodyParams(torch.zeros(3, 10), (0.3 * torch.randn(3, 69)).requires_grad_(), torch.zeros(3, 3),
+                        torch.zeros(3, 3))
+    verts, _ = _smpl.smpl_forward(model, params)
+    fast = _smpl.body_meshes(model, verts)
+    again = _smpl.body_meshes(model, verts * 2)
+    plain = Meshes(verts=verts, faces=model.faces.expand(3, -1, -1))
+    for name in ("verts_packed", "faces_packed", "verts_normals_packed", "faces_areas_packed", "edges_packed",
+                 "num_faces_per_mesh", "num_verts_per_mesh"):
+        torch.testing.assert_close(getattr(fast, name)(), getattr(plain, name)(), msg=name)
+    torch.testing.assert_close(again.verts_padded(), 2 * verts)  # each call is its own Meshes
+    assert fast.verts_packed() is not again.verts_packed()
+    fast.verts_normals_packed().sum().backward()
+    assert float(params.body_pose.grad.abs().sum()) > 0
+
+
+def test_project_joints_batch_rules(tmp_path):
+    g = camera_graph(tmp_path)
+    g.set_param("params", "batch", 3)
+    g.set_param("view", "views", 2)
+    g.set_param("view", "azim_end", 30.0)
+    err = error_of(g)
+    assert (err.problem.node, err.problem.field) == ("project", "cameras") and "2 cameras for 3 bodies" in str(err)
+    g.set_param("params", "batch", 1)  # one body, two cameras: one view per camera
+    kp = g.run(device="cpu")["project"]["keypoints"]
+    assert kp.xy.shape == (2, 24, 2) and float((kp.xy[0] - kp.xy[1]).abs().max()) > 1
+
+
+# ------------------------------------------------------------------------------------------ SMPLify terms
+
+
+def test_joint_loss_is_confidence_weighted_geman_mcclure(tmp_path):
+    pred = np.zeros((24, 3))
+    pred[:, 2] = 1.0
+    target = np.zeros((24, 3))
+    target[:, 0] = 30.0  # every joint 30 px off in x
+    target[:, 2] = 0.5
+    target[1, 2] = 2.0  # left hip counts 4x
+    np.save(tmp_path / "pred.npy", pred)
+    np.save(tmp_path / "target.npy", target)
+    g = Graph(name="loss", base_dir=tmp_path)
+    g.add_node("LoadKeypoints", "pred", file="pred.npy")
+    g.add_node("LoadKeypoints", "target", file="target.npy")
+    g.add_node("SMPLifyJointLoss", "all", sigma=50.0, weight=2.0)
+    g.add_node("SMPLifyJointLoss", "torso", sigma=50.0, joints="torso")
+    for n in ("all", "torso"):
+        g.connect("pred", "keypoints", n, "keypoints")
+        g.connect("target", "keypoints", n, "target")
+    out = g.run(device="cpu")
+    rho = 50.0 ** 2 * 30.0 ** 2 / (50.0 ** 2 + 30.0 ** 2)
+    loss = out["all"]["loss"]
+    assert abs(float(loss.terms["all"]) - rho * (23 * 0.5 + 2.0)) < 1e-2
+    assert abs(float(loss.total) - 2 * float(loss.terms["all"])) < 1e-2
+    assert abs(float(out["torso"]["loss"].terms["torso"]) - rho * (3 * 0.5 + 2.0)) < 1e-2
+
+
+def test_priors(tmp_path):
+    pose = np.zeros(69)
+    pose[52], pose[55], pose[9], pose[12] = 0.5, -0.5, 0.2, 0.3  # elbows y, knees x (body_pose indices)
+    pose[0] = 1.0
+    g = Graph(name="priors", base_dir=tmp_path)
+    g.add_node("SMPLParamsFixed", "p", body_pose=pose.tolist(), betas=[1.0, 2.0])
+    for t in ("SMPLifyPosePrior", "SMPLifyAnglePrior", "SMPLifyShapePrior"):
+        g.add_node(t, t)
+        g.connect("p", "params", t, "params")
+    means = np.zeros((2, 69))
+    means[1, 0] = 1.0
+    covars = np.stack([np.eye(69), 4 * np.eye(69)])
+    np.savez(tmp_path / "gmm.npz", means=means, covars=covars, weights=np.array([0.5, 0.5]))
+    g.add_node("SMPLifyPosePrior", "gmm", file="gmm.npz")
+    g.connect("p", "params", "gmm", "params")
+    out = g.run(device="cpu")
+    value = {n: float(out[n]["loss"].total) for n in out if "loss" in out[n]}
+    assert abs(value["SMPLifyPosePrior"] - float((pose ** 2).sum())) < 1e-5
+    expected_angle = np.exp(2 * 0.5) + np.exp(2 * 0.5) + np.exp(-2 * 0.2) + np.exp(-2 * 0.3)
+    assert abs(value["SMPLifyAnglePrior"] - expected_angle) < 1e-4
+    assert abs(value["SMPLifyShapePrior"] - 5.0) < 1e-6
+    # max-mixture: component 0 costs 0.5 * |x|^2 - log 0.5; component 1 (centred on x[0]=1, wider) less
+    x = pose.copy()
+    c0 = 0.5 * (x ** 2).sum() - np.log(0.5)
+    x[0] -= 1.0
+    c1 = 0.5 * (x ** 2).sum() / 4 - np.log(0.5) + 0.5 * 69 * np.log(4)
+    assert abs(value["gmm"] - min(c0, c1)) < 1e-3
+
+    np.savez(tmp_path / "bad_gmm.npz", means=np.zeros((2, 10)), covars=covars, weights=np.ones(2))
+    g.set_param("gmm", "file", "bad_gmm.npz")
+    err = error_of(g)
+    assert (err.problem.node, err.problem.field) == ("gmm", "file") and "(K, 69)" in err.problem.message
+    (tmp_path / "gmm.pkl").write_bytes(pickle.dumps({"means": means}))
+    g.set_param("gmm", "file", "gmm.pkl")
+    assert error_of(g).problem.field == "allow_pickle"
+
+
+# ------------------------------------------------------------------------------------------ example graphs
+
+
+def test_pose_and_render_graph(graphs_dir, tmp_path):
+    g = nodegraph.load(graphs_dir / "smpl_pose_and_render.json")
+    g.set_params({"raster.image_size": 48, "project.image_size": 48})
+    out = g.run(device="cpu", out_dir=tmp_path)
+    images = out["render"]["images"]
+    assert images.shape == (3, 48, 48, 4)
+    coverage = (images[..., 3] > 0.5).float().mean(dim=(1, 2))
+    assert bool((coverage > 0.05).all()) and bool((coverage < 0.6).all())
+    for name in ("smpl_render.png", "smpl_skeleton.png", "smpl_body.obj"):
+        assert (tmp_path / name).stat().st_size > 500
+    obj_verts = sum(1 for line in (tmp_path / "smpl_body.obj").read_text().splitlines() if line.startswith("v "))
+    assert obj_verts == out["body"]["mesh"].verts_padded().shape[1]
+    assert not torch.equal(out["skeleton"]["image"], images[..., :3])  # the skeleton was drawn
+
+
+@pytest.mark.slow
+def test_smplify_fit_recovers_the_known_pose(graphs_dir, tmp_path):
+    g = nodegraph.load(graphs_dir / "smplify_fit_keypoints.json")
+    g.set_param("raster", "image_size", 96)  # the target render is only the overlay's background
+    out = g.run(device="cpu", out_dir=tmp_path)
+    assert out["error"]["relative"] < 0.03, out["error"]
+    assert out["error"]["relative"] < 0.5 * _relative_error_at_start(g)
+    # stage 1 moved only orientation and translation; stage 2 then changed pose and shape too
+    stage1 = {name[1]: t for name, t in g.executor.snapshots["stage1"]["fit"].items()}
+    assert float(stage1["body_pose"].abs().max()) == 0 and float(stage1["betas"].abs().max()) == 0
+    assert float(stage1["transl"].abs().max()) > 0.01
+    stage2 = {name[1]: t for name, t in g.executor.snapshots["stage2"]["fit"].items()}
+    assert float(stage2["body_pose"].abs().max()) > 0.3
+    history = out["stage2"]["history"].series
+    assert history["joints_2d"][-1] < 0.05 * history["joints_2d"][0]
+    for name in ("fit_over_target.png", "fitted_body.obj", "target_keypoints.json"):
+        assert (tmp_path / name).stat().st_size > 500
+    assert out["overlay"]["image"].shape == (1, 96, 96, 3)
+
+
+def _relative_error_at_start(g: Graph) -> float:
+    ex = g.executor
+    truth = ex.value("truth_body")
+    start = _smpl.smpl_forward(ex.value("model")["model"], BodyParams(
+        torch.zeros(1, 10), torch.zeros(1, 69), torch.zeros(1, 3), torch.zeros(1, 3)))[1][:, :24]
+    height = float(np.ptp(truth["mesh"].verts_padded()[0, :, 1].numpy()))
+    return float((start - truth["joints"]).norm(dim=-1).mean()) / height
