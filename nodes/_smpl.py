@@ -271,7 +271,8 @@ def _text(value: Any) -> str | None:
 
 
 def check_arrays(data: dict[str, Any], name: str) -> dict[str, np.ndarray]:
-    """The SMPL arrays as numpy, every shape checked against the others; BodyFileError('file', ...) if not."""
+    """The SMPL arrays as plain numpy, every shape checked against the others (BodyFileError('file', ...) if
+    not); ``kintree_table`` comes back as int64 with the root's parent -1, ``f`` as int64."""
     missing = [k for k in REQUIRED if k not in data]
     if missing:
         raise BodyFileError("file", f"{name} lacks {missing}; an SMPL model file holds {list(REQUIRED)}")
@@ -311,7 +312,7 @@ def check_arrays(data: dict[str, Any], name: str) -> dict[str, np.ndarray]:
     for key in ("v_template", "shapedirs", "posedirs", "J_regressor", "weights"):
         if not np.isfinite(a[key]).all():
             raise BodyFileError("file", f"{name}: array {key!r} holds NaN or inf")
-    a["kintree_table"] = parents
+    a["kintree_table"] = np.stack([parents, np.arange(J)])
     a["f"] = faces
     return a
 
@@ -330,7 +331,7 @@ def load_body_model(path: Path, allow_pickle: bool, device: torch.device | str =
     return BodyModel(
         v_template=t(a["v_template"]), shapedirs=t(a["shapedirs"]),
         posedirs=t(a["posedirs"].reshape(V * 3, -1).T), J_regressor=t(a["J_regressor"]),
-        parents=torch.as_tensor(a["kintree_table"], device=device), weights=t(a["weights"]),
+        parents=torch.as_tensor(a["kintree_table"][0], device=device), weights=t(a["weights"]),
         faces=torch.as_tensor(a["f"], device=device), gender=_text(data.get("gender")),
         joint_names=names, description=_text(data.get("description")) or "", source=path.name)
 
