@@ -508,14 +508,12 @@ export default {
     async show3d(key, e) {
       this.has3d = true;
       if (!this.side) { this.side = true; await nextTick(); }
-      if (!this.viewer && !this.view3dError) {
-        try {
-          const { Viewer3D } = await import("nodegraph-ui/viewer3d.js");
+      if (!this.viewerReady) {  // one viewer, however many previews arrive while it loads
+        this.viewerReady = import("nodegraph-ui/viewer3d.js").then(({ Viewer3D }) => {
           this.viewer = markRaw(new Viewer3D(this.$refs.view3d));
-        } catch (err) {
-          this.view3dError = `3D view unavailable: ${err.message}`;
-        }
+        }).catch((err) => { this.view3dError = `3D view unavailable: ${err.message}`; });
       }
+      await this.viewerReady;
       if (this.viewer) this.viewer.show(key, e);
       if (!this.view3dKeys.includes(key)) this.view3dKeys = [...this.view3dKeys, key];
     },
@@ -549,7 +547,8 @@ export default {
     },
     placeTip(ev, lines) {
       const r = ev.currentTarget.getBoundingClientRect();
-      this.tip = { x: Math.min(r.right + 8, window.innerWidth - 340), y: r.top, html: lines.join("<br>"), pinned: false };
+      this.tip = { x: Math.min(r.right + 8, window.innerWidth - 340), y: r.top,
+                   html: lines.map((l) => `<div>${l}</div>`).join(""), pinned: false };
     },
     hideTip() { if (this.tip && !this.tip.pinned) this.tip = null; },
     showError(id) { this.dialogs.error = { id, ...(this.run[id] || {}) }; },

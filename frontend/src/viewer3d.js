@@ -62,9 +62,10 @@ export class Viewer3D {
       }
     }
     if (obj.geometry !== geometry) { obj.geometry.dispose(); obj.geometry = geometry; }
-    if (!obj.parent) this.scene.add(obj);
+    const added = !obj.parent;
+    if (added) this.scene.add(obj);
     this.objects[key] = obj;
-    if (!this.framed) this.frame();
+    if (added || !this.framed) this.frame();  // a new object: frame everything shown; updates keep the view
     this.render();
   }
   only(keys) {
