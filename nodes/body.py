@@ -238,7 +238,7 @@ def ProjectJoints(ctx, cameras, joints, image_size, image_width):
     if n_body == 1 and n_cam > 1:
         joints = joints.expand(n_cam, -1, -1)
     hw = _image_size(image_size, image_width)
-    screen = cameras.transform_points_screen(joints, image_size=(hw,) * joints.shape[0])
+    screen = cameras.transform_points_screen(joints, image_size=(hw,) * n_cam)
     xy = screen[..., :2]
     depth = cameras.get_world_to_view_transform().transform_points(joints)[..., 2]
     conf = (depth > 0).to(xy.dtype)

@@ -428,6 +428,12 @@ def test_project_joints_batch_rules(tmp_path):
     g.set_param("params", "batch", 1)  # one body, two cameras: one view per camera
     kp = g.run(device="cpu")["project"]["keypoints"]
     assert kp.xy.shape == (2, 24, 2) and float((kp.xy[0] - kp.xy[1]).abs().max()) > 1
+    g.set_param("params", "batch", 3)  # three bodies, one camera
+    g.set_param("view", "views", 1)
+    g.set_param("view", "azim_end", None)
+    many = g.run(device="cpu")["project"]["keypoints"]
+    assert many.xy.shape == (3, 24, 2)
+    torch.testing.assert_close(many.xy[2], kp.xy[0])
 
 
 # ------------------------------------------------------------------------------------------ SMPLify terms
