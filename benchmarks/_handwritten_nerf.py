@@ -33,7 +33,7 @@ class NerfSettings:
     decay_at: float = 0.75
     heldout_views: int = 10
     eval_pts_per_ray: int = 128
-    chunk_size: int = 16384
+    chunk_size: int = 4096
     silhouette: str = "soft"
 
 

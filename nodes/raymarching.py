@@ -61,8 +61,8 @@ def _image_output(images: torch.Tensor, bundle: RayBundle) -> torch.Tensor:
             Input("densities", "Tensor", "(B, ..., n_pts_per_ray, 1) in [0, 1]"),
             Input("features", "Tensor", "(B, ..., n_pts_per_ray, C); absorption-only marching ignores them",
                   optional=True)],
-    outputs=[Output("images", "Tensor", "(B, ..., C + 1) features then opacity (emission-absorption), or "
-                                        "(B, ..., 1) opacity (absorption-only)")],
+    outputs=[Output("images", "Images", "(B, H, W, C + 1) features then opacity (emission-absorption), or "
+                                        "(B, H, W, 1) opacity (absorption-only); n random rays give (B, n, 1, .)")],
 )
 def Raymarch(ctx, raymarcher, densities, features):
     """Apply a raymarcher to densities and features sampled along rays (e.g. by ``VolumeSampler``).
@@ -76,7 +76,8 @@ def Raymarch(ctx, raymarcher, densities, features):
             ctx.fail("features", "emission-absorption raymarching needs features")
         if features.shape[:-1] != densities.shape[:-1]:
             ctx.fail("features", f"shape {list(features.shape)} does not match densities {list(densities.shape)}")
-    return raymarcher(rays_densities=densities, rays_features=features)
+    images = raymarcher(rays_densities=densities, rays_features=features)
+    return images[:, :, None] if images.dim() == 3 else images
 
 
 # ---------------------------------------------------------------------------------------- rendering

@@ -230,14 +230,17 @@ def test_volume_renderer_matches_pytorch3d_and_raymarchers_agree_on_opacity():
 
 def test_raymarch_node_applies_either_raymarcher_and_checks_its_inputs():
     gen = torch.Generator().manual_seed(0)
-    dens, feats = torch.rand(2, 5, 7, 1, generator=gen), torch.rand(2, 5, 7, 3, generator=gen)
+    dens, feats = torch.rand(2, 4, 5, 7, 1, generator=gen), torch.rand(2, 4, 5, 7, 3, generator=gen)
     ea = call("EmissionAbsorptionRaymarcher", surface_thickness=1)["raymarcher"]
     got = call("Raymarch", raymarcher=ea, densities=dens, features=feats)["images"]
+    assert list(got.shape) == [2, 4, 5, 4]
     assert torch.allclose(got, EmissionAbsorptionRaymarcher()(rays_densities=dens, rays_features=feats))
     ao = call("AbsorptionOnlyRaymarcher")["raymarcher"]
     assert torch.allclose(call("Raymarch", raymarcher=ao, densities=dens, features=None)["images"], got[..., 3:])
+    rays = call("Raymarch", raymarcher=ea, densities=dens[:, 0], features=feats[:, 0])["images"]  # (B, n) rays
+    assert list(rays.shape) == [2, 5, 1, 4] and torch.allclose(rays[:, :, 0], got[:, 0])
     with pytest.raises(NodeError) as err:
-        call("Raymarch", "march", raymarcher=ea, densities=dens, features=feats[:, :4])
+        call("Raymarch", "march", raymarcher=ea, densities=dens, features=feats[:, :3])
     assert err.value.problem.field == "features"
 
 
