@@ -72,6 +72,7 @@ class Executor:
         self.files_written: list[str] = []
         self.plan: Plan | None = None
         self._keys: dict[str, str] = {}
+        self._reported: set[str] = set()  # nodes whose node_finished this run has already announced
         self._params: dict[str, dict] = {}
         self._cancel = threading.Event()
         self._lock = threading.Lock()  # one run at a time
@@ -112,6 +113,7 @@ class Executor:
         self._params = {n: resolved_params(self.graph, n)[0] for n in self.graph.nodes}
         self._drop_stale_entries()
         self._keys.clear()
+        self._reported.clear()
         self.files_written = []
         order = self.plan.order(targets)
         run_id = uuid.uuid4().hex[:12]
@@ -133,6 +135,7 @@ class Executor:
             raise
         except NodeError as exc:
             self.previews.flush()
+            self.bus.emit("node_error", **exc.problem.to_json(), traceback=getattr(exc, "traceback", ""))
             self.bus.emit("run_finished", run_id=run_id, status="error", seconds=time.perf_counter() - started,
                           error=exc.problem.to_json())
             raise
@@ -205,8 +208,7 @@ class Executor:
         key = self.key(node_id)
         entry = self.cache.get(node_id)
         if entry is not None and entry.key == key:
-            self.bus.emit("node_finished", node=node_id, node_type=spec.name, seconds=entry.seconds, cached=True,
-                          outputs={k: summarize(v) for k, v in entry.outputs.items()})
+            self.report_cached(node_id, entry)
             return entry.outputs
         inputs = self.inputs_of(node_id, self.value)
         self.check_cancelled()
@@ -215,11 +217,20 @@ class Executor:
         outputs = self.call(node_id, inputs)
         seconds = time.perf_counter() - started
         self.cache[node_id] = CacheEntry(key, outputs, seconds)
-        self.bus.emit("node_finished", node=node_id, node_type=spec.name, seconds=seconds, cached=False,
-                      outputs={k: summarize(v) for k, v in outputs.items()})
+        self.report_finished(node_id, outputs, seconds, cached=False)
         if self.auto_preview:
             self._auto_preview(node_id, outputs)
         return outputs
+
+    def report_cached(self, node_id: str, entry: CacheEntry) -> None:
+        """A cache hit is reported once per run, however many nodes read it."""
+        if node_id not in self._reported:
+            self.report_finished(node_id, entry.outputs, entry.seconds, cached=True)
+
+    def report_finished(self, node_id: str, outputs: dict, seconds: float, cached: bool) -> None:
+        self._reported.add(node_id)
+        self.bus.emit("node_finished", node=node_id, node_type=self.graph.nodes[node_id].type, seconds=seconds,
+                      cached=cached, outputs={k: summarize(v) for k, v in outputs.items()})
 
     def store(self, node_id: str, outputs: dict, seconds: float) -> None:
         """Record outputs computed outside :meth:`value` (trainers) under the node's current key."""

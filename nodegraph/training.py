@@ -20,7 +20,6 @@ import torch
 from nodegraph import registry
 from nodegraph.context import RunContext
 from nodegraph.errors import Cancelled, NodeError
-from nodegraph.types import summarize
 
 if TYPE_CHECKING:
     from nodegraph.executor import Executor
@@ -161,7 +160,11 @@ class TrainingLoop:
         self.ex.previews.plot(self.trainer, "history", self.history_floats(), force=force)
 
     def tap(self, iteration: int) -> None:
-        """Evaluate preview taps under no_grad if they fit the time budget; never touches the RNG stream."""
+        """Evaluate preview taps under no_grad if they fit the time budget; never touches the RNG stream.
+
+        Values already computed this iteration (the render the loss compares) are reused; branches that only
+        the previews read are computed now, with the parameters after this iteration's step.
+        """
         if not self.taps:
             return
         now = time.perf_counter()
@@ -172,7 +175,7 @@ class TrainingLoop:
         devices = [self.ex.device] if self.ex.device.type == "cuda" else []
         saved_memo = self.memo
         with torch.no_grad(), torch.random.fork_rng(devices=devices):
-            self.memo = {}
+            self.memo = dict(saved_memo)  # reuse this iteration's values: a tap costs only what is new
             for node_id in self.taps:
                 self._pull(node_id)
         self.memo = saved_memo
@@ -216,8 +219,7 @@ def run_trainer(ex: "Executor", trainer: str) -> dict:
     entry = ex.cache.get(trainer)
     if entry is not None and entry.key == key and trainer in ex.snapshots:
         _finish_state(ex, trainer, key, ex.snapshots[trainer])
-        ex.bus.emit("node_finished", node=trainer, node_type=spec.name, seconds=entry.seconds, cached=True,
-                    outputs={k: summarize(v) for k, v in entry.outputs.items()})
+        ex.report_cached(trainer, entry)
         return entry.outputs
     loop = TrainingLoop(ex, trainer)
     ex.bus.emit("node_started", node=trainer, node_type=spec.name)
@@ -253,8 +255,7 @@ def run_trainer(ex: "Executor", trainer: str) -> dict:
 
     ex.cache[trainer] = CacheEntry(key, outputs, seconds)
     _finish_state(ex, trainer, key, snap)
-    ex.bus.emit("node_finished", node=trainer, node_type=spec.name, seconds=seconds, cached=False,
-                outputs={k: summarize(v) for k, v in outputs.items()})
+    ex.report_finished(trainer, outputs, seconds, cached=False)
     return outputs
 
 

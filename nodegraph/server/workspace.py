@@ -73,8 +73,6 @@ class Workspace:
         self.node_states: dict[str, dict] = {}
         self.latest_previews: dict[tuple[str, str], dict] = {}
         self.run_status: dict = {"running": False}
-        self._pending_finish: dict | None = None
-        self._finished_this_run: set = set()
         self._thread: threading.Thread | None = None
         self.startup_problems: list[dict] = []
         if not self._restore_autosave(graph_path):
@@ -220,9 +218,8 @@ class Workspace:
     def _worker(self, targets: list[str] | None, device: str | None, out_dir: Path) -> None:
         try:
             self.executor.run(device=device, targets=targets, out_dir=out_dir)
-        except NodeError as exc:
-            self.executor.bus.emit("node_error", **exc.problem.to_json(),
-                                   traceback=getattr(exc, "traceback", ""))
+        except NodeError:
+            pass  # the executor has emitted node_error and run_finished
         except GraphError as exc:
             self.executor.bus.emit("run_finished", status="error", seconds=0.0,
                                    error=exc.problems[0].to_json() if exc.problems else None,
@@ -236,9 +233,6 @@ class Workspace:
                                    error={"node": None, "field": None, "message": str(exc)})
         finally:
             self.run_status = {"running": False}
-            pending, self._pending_finish = self._pending_finish, None
-            if pending is not None:
-                self._on_event(pending, hold=False)
 
     # ------------------------------------------------------------------ events
     def connect(self, loop: asyncio.AbstractEventLoop) -> Client:
@@ -264,19 +258,8 @@ class Workspace:
             except RuntimeError:  # its loop has closed
                 self.disconnect(client)
 
-    def _on_event(self, event: dict, hold: bool = True) -> None:
+    def _on_event(self, event: dict) -> None:
         """Executor listener (on the run thread): remember node states, then fan out."""
-        kind = event["type"]
-        if hold and kind == "run_finished" and event.get("status") == "error" and \
-                self._thread is threading.current_thread():
-            self._pending_finish = event  # sent after node_error, which carries the traceback
-            return
-        if kind == "run_started":
-            self._finished_this_run = set()
-        elif kind == "node_finished":
-            if event.get("node") in self._finished_this_run:
-                return  # the executor reports a cache hit each time another node reads it: send it once per run
-            self._finished_this_run.add(event.get("node"))
         with self._lock:
             self._remember(event)
         self.broadcast(event)
