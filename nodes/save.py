@@ -88,7 +88,7 @@ def _save_glb(path: Path, mesh) -> None:
 def SaveMesh(ctx, mesh, filename):
     """Write the first mesh of a batch to OBJ, PLY or GLB (vertex colours kept in PLY and GLB)."""
     path = ctx.output_path(filename)
-    first = mesh[0]
+    first = mesh[0].detach()  # a trained mesh still carries its autograd graph
     ext = path.suffix.lower()
     if ext == ".obj":
         from pytorch3d.io import save_obj
@@ -102,7 +102,7 @@ def SaveMesh(ctx, mesh, filename):
     elif ext == ".ply":
         from pytorch3d.io import IO
 
-        IO().save_mesh(first.detach(), path)
+        IO().save_mesh(first, path)
     else:
         _save_glb(path, first)
     ctx.preview_mesh(first)
