@@ -161,15 +161,8 @@ class Executor:
     def key(self, node_id: str) -> str:
         if node_id in self._keys:
             return self._keys[node_id]
-        node = self.graph.nodes[node_id]
-        spec = registry.get(node.type)
-        parts: list[Any] = [spec.name, self.params(node_id)]
-        for param in spec.params:
-            value = self.params(node_id).get(param.name)
-            if isinstance(param, File) and param.must_exist and value:
-                path = Path(self.graph.base_dir, value)
-                stat = path.stat() if path.exists() else None
-                parts.append([value, stat.st_mtime_ns if stat else None, stat.st_size if stat else None])
+        spec = registry.get(self.graph.nodes[node_id].type)
+        parts = self._own_key_parts(node_id)
         parts.append(sorted((l.dst_port, self.graph.links.index(l), self.key(l.src), l.src_port)
                             for l in self.graph.links_into(node_id)))
         if spec.learnable:
@@ -181,6 +174,30 @@ class Executor:
         digest = hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
         self._keys[node_id] = digest
         return digest
+
+    def _own_key_parts(self, node_id: str) -> list[Any]:
+        """The node's type, params and the files they name: its part of every key."""
+        spec = registry.get(self.graph.nodes[node_id].type)
+        parts: list[Any] = [spec.name, self.params(node_id)]
+        for param in spec.params:
+            value = self.params(node_id).get(param.name)
+            if isinstance(param, File) and param.must_exist and value:
+                path = Path(self.graph.base_dir, value)
+                stat = path.stat() if path.exists() else None
+                parts.append([value, stat.st_mtime_ns if stat else None, stat.st_size if stat else None])
+        return parts
+
+    def structure_key(self, node_id: str, memo: dict[str, str] | None = None) -> str:
+        """Like :meth:`key` but blind to learned state: types, params, files and links of the node and its
+        ancestors. A learnable node's initial value depends on this, so training a learnable node upstream
+        (e.g. vertex offsets feeding vertex colours) never resets it."""
+        memo = {} if memo is None else memo
+        if node_id not in memo:
+            parts = self._own_key_parts(node_id)
+            parts.append(sorted((l.dst_port, self.graph.links.index(l), self.structure_key(l.src, memo),
+                                 l.src_port) for l in self.graph.links_into(node_id)))
+            memo[node_id] = hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return memo[node_id]
 
     # ------------------------------------------------------------------ evaluation
     def inputs_of(self, node_id: str, pull: Callable[[str], dict]) -> dict:
@@ -262,8 +279,7 @@ class Executor:
 
     def _sync_learnable_init(self, node_id: str) -> None:
         """A learnable node whose params or inputs changed starts again from its initial value."""
-        spec_key = json.dumps([self.params(node_id), sorted(
-            (l.dst_port, self.key(l.src)) for l in self.graph.links_into(node_id))], default=str)
+        spec_key = self.structure_key(node_id)
         st = self.state[node_id]
         if st.init_key != spec_key:
             st.reset()
