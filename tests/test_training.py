@@ -146,6 +146,54 @@ def test_camera_readers_see_trained_position(graphs_dir, tmp_path):
     assert not torch.allclose(saved, torch.tensor([3.0, 6.9, 2.5]))
 
 
+def colored_sphere_graph(graphs_dir, **optimize) -> Graph:
+    """Vertex colours on a deforming sphere, fitted to a red sphere's render: two chained learnable nodes."""
+    g = Graph(name="chained learnables", base_dir=graphs_dir)
+    g.add_node("IcoSphere", "sphere", level=1)
+    g.add_node("VertexColors", "red", color=[1.0, 0.0, 0.0])
+    g.add_node("OffsetVerts", "deform")
+    g.add_node("LearnableVertexColors", "colors", color=[0.5, 0.5, 0.5])
+    g.add_node("LookAtViewTransform", "view", dist=3.0)
+    g.add_node("FoVPerspectiveCameras", "camera")
+    g.add_node("RasterizationSettings", "settings", image_size=16)
+    g.add_node("MeshRasterizer", "rasterizer")
+    g.add_node("SoftPhongShader", "shader")
+    g.add_node("MeshRenderer", "target")
+    g.add_node("MeshRenderer", "render")
+    g.add_node("MSELoss", "rgb")
+    g.add_node("Optimize", "optimize", **({"lr": 0.02, "iterations": 10} | optimize))
+    g.add_node("SaveTensor", "save", filename="colors.pt")
+    c = g.connect
+    c("sphere", "mesh", "red", "mesh")
+    c("sphere", "mesh", "deform", "mesh")
+    c("deform", "mesh", "colors", "mesh")
+    c("view", "R", "camera", "R")
+    c("view", "T", "camera", "T")
+    c("camera", "cameras", "rasterizer", "cameras")
+    c("settings", "settings", "rasterizer", "settings")
+    c("camera", "cameras", "shader", "cameras")
+    for renderer, mesh in (("target", "red"), ("render", "colors")):
+        c("rasterizer", "rasterizer", renderer, "rasterizer")
+        c("shader", "shader", renderer, "shader")
+        c(mesh, "mesh", renderer, "meshes")
+    c("render", "images", "rgb", "input")
+    c("target", "images", "rgb", "target")
+    c("rgb", "loss", "optimize", "loss")
+    c("colors", "colors", "save", "tensor")
+    return g
+
+
+def test_a_learnable_fed_by_a_learnable_keeps_its_training(graphs_dir, tmp_path):
+    """Training the offsets (upstream) must not reset the colours (downstream) once training is over."""
+    g = colored_sphere_graph(graphs_dir)
+    g.run(device="cpu", out_dir=tmp_path)
+    saved = torch.load(tmp_path / "colors.pt")
+    trained = g.executor.state["colors"].tensors["colors"].detach()
+    assert torch.equal(saved, trained)
+    assert saved[:, 0].mean() > 0.52 and saved[:, 1].mean() < 0.48  # towards red, not the grey start
+    assert g.executor.state["deform"].tensors["offsets"].abs().max() > 0
+
+
 # ------------------------------------------------------------------------------------------ taps
 
 GRAD_SEEN: list[tuple[int | None, bool]] = []
