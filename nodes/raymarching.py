@@ -14,11 +14,10 @@ from pytorch3d.renderer import AbsorptionOnlyRaymarcher as _AbsorptionOnlyRaymar
 from pytorch3d.renderer import EmissionAbsorptionRaymarcher as _EmissionAbsorptionRaymarcher
 from pytorch3d.renderer import ImplicitRenderer as _ImplicitRenderer
 from pytorch3d.renderer import RayBundle
-from pytorch3d.renderer import VolumeSampler as _VolumeSampler
 
 from nodegraph.spec import Choice, Input, Int, Output, node
 from nodes.raysampling import check_ray_memory, images_shape
-from nodes.volumes import match_batch
+from nodes.volumes import VolumeField, match_batch
 
 # bytes of working memory per ray point when a field says nothing (coordinates, samples, raymarching)
 DEFAULT_BYTES_PER_POINT = 64
@@ -130,8 +129,8 @@ _RENDER_OUTPUTS = [
     Output("silhouettes", "Images", "(B, H, W, 1): the opacity of each ray"),
     Output("ray_bundle", "RayBundle", "the rays that were cast (their xys locate Monte-Carlo samples)"),
 ]
-_CHUNK = Int("chunk_size", 0, "evaluate at most this many rays at once (0: all); bounds the memory of big "
-                              "full-image renders", min=0)
+_CHUNK = Int("chunk_size", 0, "evaluate at most this many rays at once (0: all; at least one per camera); "
+                              "bounds the memory of big full-image renders", min=0)
 
 
 @node(
@@ -152,7 +151,7 @@ def VolumeRenderer(ctx, cameras, volumes, raysampler, raymarcher, sample_mode, c
     if vols.features() is None and not isinstance(raymarcher, _AbsorptionOnlyRaymarcher):
         ctx.fail("volumes", "has no features; use AbsorptionOnlyRaymarcher or give the volumes features")
     channels = 1 + (vols.features().shape[1] if vols.features() is not None else 0)
-    sampler = _VolumeSampler(vols, sample_mode=sample_mode)
+    sampler = VolumeField(vols, sample_mode)
     images, bundle = render_rays(ctx, cameras, raysampler, raymarcher, sampler, chunk_size,
                                  bytes_per_point=(3 + channels) * 4 * 4, field_name="the volumes")
     return renderer_outputs(images, bundle)

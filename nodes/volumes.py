@@ -32,6 +32,44 @@ def expand_volumes(volumes: _Volumes, n: int) -> _Volumes:
     return out
 
 
+def is_ragged(volumes: _Volumes) -> bool:
+    """Whether the batch holds grids of different sizes (padded to the largest inside ``Volumes``)."""
+    return len(volumes) > 1 and bool((volumes.get_grid_sizes() != volumes.get_grid_sizes()[:1]).any())
+
+
+def single_volume(volumes: _Volumes, i: int) -> _Volumes:
+    """Volume ``i`` of a batch, unpadded, with its own voxel size and position."""
+    feats = volumes.features_list()[i][None] if volumes.features() is not None else None
+    out = _Volumes(densities=volumes.densities_list()[i][None], features=feats)
+    volumes.locator._copy_transform_and_sizes(out.locator, index=torch.tensor([i], device=volumes.device))
+    return out
+
+
+class VolumeField(torch.nn.Module):
+    """A batch of volumes as a field of the ray bundle, one volume per camera.
+
+    PyTorch3D's ``VolumeSampler`` reads the padded tensor, which is right only when every grid has one size; a
+    batch of different sizes is sampled one volume at a time, each at its own resolution.
+    """
+
+    def __init__(self, volumes: _Volumes, sample_mode: str = "bilinear") -> None:
+        super().__init__()
+        self.volumes, self.sample_mode = volumes, sample_mode
+        self.parts = ([_VolumeSampler(single_volume(volumes, i), sample_mode=sample_mode)
+                       for i in range(len(volumes))] if is_ragged(volumes) else None)
+        self.whole = None if self.parts else _VolumeSampler(volumes, sample_mode=sample_mode)
+
+    def forward(self, ray_bundle, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.whole is not None:
+            return self.whole(ray_bundle)
+        from pytorch3d.renderer import RayBundle
+
+        outs = [part(RayBundle(*(t[i:i + 1] for t in (ray_bundle.origins, ray_bundle.directions,
+                                                       ray_bundle.lengths, ray_bundle.xys))))
+                for i, part in enumerate(self.parts)]
+        return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
+
+
 def match_batch(ctx, field: str, volumes: _Volumes, n: int) -> _Volumes:
     """Volumes for a batch of ``n`` rays/cameras: equal batches pass, a single volume is shared."""
     if len(volumes) == n:
@@ -182,12 +220,12 @@ def VolumeSampler(ctx, volumes, ray_bundle, sample_mode):
     """Read the volumes' densities and features at every point of every ray (PyTorch3D ``VolumeSampler``).
 
     Points outside a volume read zero. With 10 cameras, a 64 x 64 grid sampler of 50 points and 64^3 volumes,
-    densities are (10, 64, 64, 50, 1).
+    densities are (10, 64, 64, 50, 1). A batch of volumes of different sizes is read one volume per camera.
     """
     vols = match_batch(ctx, "volumes", volumes, ray_bundle.origins.shape[0])
     if vols.features() is None:
         ctx.fail("volumes", "has no features to sample; give the Volumes node feature channels")
-    dens, feats = _VolumeSampler(vols, sample_mode=sample_mode)(ray_bundle)
+    dens, feats = VolumeField(vols, sample_mode)(ray_bundle)
     return {"densities": dens, "features": feats}
 
 

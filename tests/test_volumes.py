@@ -228,6 +228,20 @@ def test_volume_renderer_matches_pytorch3d_and_raymarchers_agree_on_opacity():
     assert list(opacity.shape) == [3, 10, 12, 1] and torch.allclose(opacity, want[..., 3:], atol=1e-6)
 
 
+def test_a_batch_of_volumes_of_different_sizes_renders_each_at_its_own_size():
+    ragged = call("Volumes", resolution=[8, 12], density=0.5, feature_value=1.0, voxel_size=0.1)["volumes"]
+    rs = NDCMultinomialRaysampler(image_width=16, image_height=16, n_pts_per_ray=32, min_depth=1.0, max_depth=4.0)
+    cams = cameras(2)
+    both = call("VolumeRenderer", cameras=cams, volumes=ragged, raysampler=rs,
+                raymarcher=EmissionAbsorptionRaymarcher())["images"]
+    for i, side in enumerate((8, 12)):
+        alone = call("Volumes", resolution=[side], density=0.5, feature_value=1.0, voxel_size=0.1)["volumes"]
+        want = call("VolumeRenderer", cameras=cams[[i]], volumes=alone, raysampler=rs,
+                    raymarcher=EmissionAbsorptionRaymarcher())["images"]
+        assert torch.allclose(both[i:i + 1], want, atol=1e-6)
+    assert float(both[0, ..., 3].sum()) < float(both[1, ..., 3].sum())  # the smaller grid covers less
+
+
 def test_raymarch_node_applies_either_raymarcher_and_checks_its_inputs():
     gen = torch.Generator().manual_seed(0)
     dens, feats = torch.rand(2, 4, 5, 7, 1, generator=gen), torch.rand(2, 4, 5, 7, 3, generator=gen)
