@@ -73,7 +73,7 @@ def Optimize(ctx, loss, after, optimizer, lr, momentum, iterations, decay_at, de
         loop.progress(i + 1, iterations, lr=opt.param_groups[0]["lr"], force=i + 1 == iterations)
         if preview_every and (i + 1) % preview_every == 0:
             loop.tap(i + 1)
-        if stop_below is not None and float(value.total) < stop_below:
+        if stop_below is not None and float(value.total.detach()) < stop_below:
             loop.progress(i + 1, iterations, lr=opt.param_groups[0]["lr"], force=True)
             break
     history = LossHistory(loop.history_floats())
