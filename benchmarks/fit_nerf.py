@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--timing-runs", type=int, default=5, help="alternating short runs per side for timing")
     ap.add_argument("--timing-iterations", type=int, default=20)
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--timing-threads", type=int,
+                    help="torch threads for the timing runs (default on a CPU: 1, the steadiest CPU times on a shared "
+                         "machine; on a GPU: unchanged)")
     ap.add_argument("--json", type=Path, help="also write the result here")
     args = ap.parse_args(argv)
     if args.threads:
@@ -88,7 +91,10 @@ def main(argv: list[str] | None = None) -> dict:
         runner.run(["optimize"], **{"optimize.iterations": n, "optimize.seed": seed})
         return runner.seconds[-1]
 
-    timing = alternate_timing(hand_run, graph_run, args.timing_runs, args.timing_iterations, args.device)
+    timing_threads = args.timing_threads if args.timing_threads is not None else \
+        (0 if args.device.startswith("cuda") else 1)
+    timing = alternate_timing(hand_run, graph_run, args.timing_runs, args.timing_iterations, args.device,
+                              timing_threads)
     result = {
         "benchmark": "fit_simple_nerf", "scale": args.scale, "device": args.device, "seed": args.seed,
         "threads": torch.get_num_threads(), "settings": asdict(s),

@@ -80,20 +80,27 @@ def cpu_timed(fn, *args) -> tuple[float, float]:
     return wall, time.process_time() - started
 
 
-def alternate_timing(hand, graph, runs: int, iterations: int, device: str) -> dict:
+def alternate_timing(hand, graph, runs: int, iterations: int, device: str, timing_threads: int = 0) -> dict:
     """Short alternating training runs of each side; their best seconds per iteration and the ratio.
 
     On a CPU the ratio uses CPU time (robust when other jobs share the cores); on a GPU, synchronised wall time.
     """
     rows = {"handwritten": [], "graph": []}
-    for i in range(runs):
-        for name, fn in (("handwritten", hand), ("graph", graph)):
-            wall, cpu = cpu_timed(fn, iterations, 1000 + i)
-            rows[name].append({"wall": wall / iterations, "cpu": cpu / iterations})
+    threads = torch.get_num_threads()
+    if timing_threads:
+        torch.set_num_threads(timing_threads)
+    try:
+        for i in range(runs):
+            for name, fn in (("handwritten", hand), ("graph", graph)):
+                wall, cpu = cpu_timed(fn, iterations, 1000 + i)
+                rows[name].append({"wall": wall / iterations, "cpu": cpu / iterations})
+    finally:
+        torch.set_num_threads(threads)
     kind = "wall" if device.startswith("cuda") else "cpu"
     best = {name: min(r[kind] for r in runs_) for name, runs_ in rows.items()}
     best_wall = {name: min(r["wall"] for r in runs_) for name, runs_ in rows.items()}
-    return {"runs": rows, "measure": kind, "sec_per_it": best, "wall_sec_per_it": best_wall,
+    return {"runs": rows, "measure": kind, "threads": timing_threads or threads, "sec_per_it": best,
+            "wall_sec_per_it": best_wall,
             "time_ratio": best["graph"] / best["handwritten"]}
 
 
@@ -114,6 +121,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--timing-runs", type=int, default=5, help="alternating short runs per side for timing")
     ap.add_argument("--timing-iterations", type=int, default=20)
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--timing-threads", type=int,
+                    help="torch threads for the timing runs (default on a CPU: 1, the steadiest CPU times on a shared "
+                         "machine; on a GPU: unchanged)")
     ap.add_argument("--json", type=Path, help="also write the result here")
     args = ap.parse_args(argv)
     if args.threads:
@@ -140,7 +150,10 @@ def main(argv: list[str] | None = None) -> dict:
         runner.run(["optimize"], **{"optimize.iterations": n, "optimize.seed": seed})
         return runner.seconds[-1]
 
-    timing = alternate_timing(hand_run, graph_run, args.timing_runs, args.timing_iterations, args.device)
+    timing_threads = args.timing_threads if args.timing_threads is not None else \
+        (0 if args.device.startswith("cuda") else 1)
+    timing = alternate_timing(hand_run, graph_run, args.timing_runs, args.timing_iterations, args.device,
+                              timing_threads)
     result = {
         "benchmark": "fit_textured_volume", "scale": args.scale, "device": args.device, "seed": args.seed,
         "threads": torch.get_num_threads(), "settings": asdict(s),
