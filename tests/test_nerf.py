@@ -51,7 +51,8 @@ def test_nerf_node_is_the_tutorials_field():
     assert g.executor.state["nerf"].parameters() == list(field.parameters())  # trained by Optimize
     bundle = NDCMultinomialRaysampler(image_width=6, image_height=5, n_pts_per_ray=7, min_depth=1.0,
                                       max_depth=4.0)(cameras=camera())
-    dens, colors = field(ray_bundle=bundle)
+    with torch.no_grad():
+        dens, colors = field(ray_bundle=bundle)
     assert list(dens.shape) == [1, 5, 6, 7, 1] and list(colors.shape) == [1, 5, 6, 7, 3]
     assert 0 <= float(dens.min()) and float(dens.max()) < 1 and 0 <= float(colors.min()) and float(colors.max()) <= 1
     assert call("NeuralRadianceField", "nerf", graph=g)["function"] is field  # one module per node
