@@ -75,6 +75,14 @@ def test_ndc_raysampler_matches_pytorch3d_and_answers_to_its_old_name():
     for name in ("origins", "directions", "lengths", "xys"):
         assert torch.allclose(getattr(got, name), getattr(want, name)), name
     assert list(got.lengths.shape) == [3, 16, 20, 7]
+    g = Graph()  # a graph written with the old name loads, validates and runs
+    g.add_node("NDCGridRaysampler", "rs", image_width=8, image_height=8, n_pts_per_ray=4)
+    g.add_node("TurntableCameras", "cams", n_frames=2)
+    g.add_node("SampleRays", "rays")
+    g.connect("rs", "raysampler", "rays", "raysampler")
+    g.connect("cams", "cameras", "rays", "cameras")
+    assert g.validate() == []
+    assert list(g.run(device="cpu")["rays"]["ray_bundle"].lengths.shape) == [2, 8, 8, 4]
 
 
 def test_raysampler_depth_and_point_count_are_checked_before_running():
