@@ -69,9 +69,9 @@ def deform_by_hand(device: torch.device, iterations: int, seed: int = 0) -> tupl
     for _ in range(iterations):
         optimizer.zero_grad()
         new_src_mesh = src_mesh.offset_verts(deform_verts)
+        sample_src = sample_points_from_meshes(new_src_mesh, 5000)  # in the graph's order, so the same draws
         sample_trg = sample_points_from_meshes(trg_mesh, 5000)
-        sample_src = sample_points_from_meshes(new_src_mesh, 5000)
-        loss_chamfer, _ = chamfer_distance(sample_trg, sample_src)
+        loss_chamfer, _ = chamfer_distance(sample_src, sample_trg)
         loss = (loss_chamfer + mesh_edge_loss(new_src_mesh) + 0.01 * mesh_normal_consistency(new_src_mesh)
                 + 0.1 * mesh_laplacian_smoothing(new_src_mesh, method="uniform"))
         loss.backward()
