@@ -14,8 +14,9 @@ iterations (PreviewMesh / PreviewImage) and an event listener that receives the 
     python benchmarks/training_overhead.py --device cuda --tutorial # tutorial scale: 256 px, 200 iterations
     python benchmarks/training_overhead.py --profile deform         # cProfile of one graph run
 
-Prints seconds per iteration (median and best of the repeats) and the ratios graph / hand-written:
-targets <= 1.05 without previews and <= 1.08 with them.
+Prints wall and CPU seconds per iteration (median and best of the repeats) and the ratios graph / hand-written:
+targets <= 1.05 without previews and <= 1.08 with them. On a CPU it times with one torch thread by default:
+the process's CPU time is then the steadiest measure on shared cores (wall time waits for other jobs).
 """
 from __future__ import annotations
 
@@ -44,11 +45,22 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+class LoopTimer:
+    """Wall and CPU seconds (this process, all its threads) of a training loop, per iteration."""
+
+    def start(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def stop(self, iterations: int) -> dict:
+        return {"wall": (time.perf_counter() - self.wall) / iterations,
+                "cpu": (time.process_time() - self.cpu) / iterations}
+
+
 # ------------------------------------------------------------------------------------------ by hand
 
 
-def deform_by_hand(device: torch.device, iterations: int, seed: int = 0) -> tuple[float, float]:
-    """The deform tutorial's loop; returns seconds per iteration of the loop and the last loss."""
+def deform_by_hand(device: torch.device, iterations: int, seed: int = 0) -> dict:
+    """The deform tutorial's loop; returns its wall and CPU seconds per iteration and the last loss."""
     from pytorch3d.io import load_obj
     from pytorch3d.loss import chamfer_distance, mesh_edge_loss, mesh_laplacian_smoothing, mesh_normal_consistency
     from pytorch3d.ops import sample_points_from_meshes
@@ -65,7 +77,8 @@ def deform_by_hand(device: torch.device, iterations: int, seed: int = 0) -> tupl
     optimizer = torch.optim.SGD([deform_verts], lr=1.0, momentum=0.9)
     torch.manual_seed(seed)
     sync(device)
-    start = time.perf_counter()
+    timer = LoopTimer()
+    timer.start()
     for _ in range(iterations):
         optimizer.zero_grad()
         new_src_mesh = src_mesh.offset_verts(deform_verts)
@@ -78,12 +91,12 @@ def deform_by_hand(device: torch.device, iterations: int, seed: int = 0) -> tupl
         optimizer.step()
         last = loss.item()  # the tutorial prints the loss every iteration
     sync(device)
-    return (time.perf_counter() - start) / iterations, last
+    return timer.stop(iterations) | {"loss": last}
 
 
-def camera_by_hand(device: torch.device, iterations: int, size: int) -> tuple[float, float]:
-    """The camera-position tutorial's model and loop; returns seconds per iteration of the loop and the last
-    loss."""
+def camera_by_hand(device: torch.device, iterations: int, size: int) -> dict:
+    """The camera-position tutorial's model and loop; returns its wall and CPU seconds per iteration and the
+    last loss."""
     from pytorch3d.io import load_obj
     from pytorch3d.renderer import (BlendParams, FoVPerspectiveCameras, MeshRasterizer, MeshRenderer,
                                     RasterizationSettings, SoftSilhouetteShader, look_at_rotation,
@@ -102,7 +115,8 @@ def camera_by_hand(device: torch.device, iterations: int, size: int) -> tuple[fl
     position = torch.nn.Parameter(torch.tensor([3.0, 6.9, 2.5], device=device))
     optimizer = torch.optim.Adam([position], lr=0.05)
     sync(device)
-    start = time.perf_counter()
+    timer = LoopTimer()
+    timer.start()
     for _ in range(iterations):
         optimizer.zero_grad()
         R = look_at_rotation(position[None, :], device=device)
@@ -113,7 +127,7 @@ def camera_by_hand(device: torch.device, iterations: int, size: int) -> tuple[fl
         optimizer.step()
         last = loss.item()  # the tutorial checks `loss.item() < 200` every iteration
     sync(device)
-    return (time.perf_counter() - start) / iterations, last
+    return timer.stop(iterations) | {"loss": last}
 
 
 # ------------------------------------------------------------------------------------------ graphs
@@ -130,17 +144,21 @@ def graph_overrides(name: str, iterations: int, size: int, previews: bool) -> di
 GRAPH_FILES = {"deform": "deform_sphere_to_cow.json", "camera": "camera_pose_teapot.json"}
 
 
-def by_graph(name: str, device: torch.device, iterations: int, size: int, previews: bool) -> tuple[float, float]:
-    """Run the example graph up to its Optimize node; returns the loop's seconds per iteration and the last
-    loss."""
+def by_graph(name: str, device: torch.device, iterations: int, size: int, previews: bool) -> dict:
+    """Run the example graph up to its Optimize node; returns the loop's wall and CPU seconds per iteration
+    (from the Optimize node's start to its end, events) and the last loss."""
     g = nodegraph.load(GRAPHS / GRAPH_FILES[name])
     g.set_params(graph_overrides(name, iterations, size, previews))
-    loop_seconds: list[float] = []
+    timer = LoopTimer()
+    timing: dict = {}
     received: list[int] = []
 
     def listener(event: dict) -> None:
-        if event["type"] == "node_finished" and event["node"] == "optimize":
-            loop_seconds.append(event["seconds"])
+        if event["type"] == "node_started" and event["node"] == "optimize":
+            sync(device)
+            timer.start()
+        elif event["type"] == "node_finished" and event["node"] == "optimize":
+            timing.update(timer.stop(iterations))
         elif event["type"] == "preview":
             received.append(len(event.get("data") or b""))
 
@@ -150,37 +168,36 @@ def by_graph(name: str, device: torch.device, iterations: int, size: int, previe
     g.executor.previews.flush()
     if previews and not received:
         raise RuntimeError(f"{name}: the preview tap sent nothing")
-    return loop_seconds[0] / iterations, out["optimize"]["history"].series["total"][-1]
+    return timing | {"loss": out["optimize"]["history"].series["total"][-1]}
 
 
 # ------------------------------------------------------------------------------------------ main
 
 
 def compare(name: str, device: torch.device, iterations: int, size: int, repeats: int) -> dict:
-    hand: Callable[[], tuple[float, float]]
-    if name == "deform":
-        hand = lambda: deform_by_hand(device, iterations)  # noqa: E731
-    else:
-        hand = lambda: camera_by_hand(device, iterations, size)  # noqa: E731
-    runs: dict[str, list[float]] = {"hand": [], "graph": [], "graph+previews": []}
-    losses: dict[str, float] = {}
-    variants = {"hand": hand,
-                "graph": lambda: by_graph(name, device, iterations, size, previews=False),
-                "graph+previews": lambda: by_graph(name, device, iterations, size, previews=True)}
+    variants: dict[str, Callable[[], dict]] = {
+        "hand": (lambda: deform_by_hand(device, iterations)) if name == "deform" else
+                (lambda: camera_by_hand(device, iterations, size)),
+        "graph": lambda: by_graph(name, device, iterations, size, previews=False),
+        "graph+previews": lambda: by_graph(name, device, iterations, size, previews=True),
+    }
+    runs: dict[str, list[dict]] = {k: [] for k in variants}
     order = list(variants)
     for r in range(repeats):
         for key in (order if r % 2 == 0 else order[::-1]):
-            seconds, losses[key] = variants[key]()
-            runs[key].append(seconds)
-        print(f"  {name} repeat {r + 1}/{repeats}: " +
-              ", ".join(f"{k} {v[-1]:.4f} s/it" for k, v in runs.items()) +
-              "; last loss " + ", ".join(f"{k} {v:.6g}" for k, v in losses.items()), flush=True)
-    med = {k: statistics.median(v) for k, v in runs.items()}
-    best = {k: min(v) for k, v in runs.items()}
-    return {"median": med, "best": best,
-            "ratio_median": med["graph"] / med["hand"], "ratio_best": best["graph"] / best["hand"],
-            "previews_ratio_median": med["graph+previews"] / med["hand"],
-            "previews_ratio_best": best["graph+previews"] / best["hand"]}
+            runs[key].append(variants[key]())
+        print(f"  {name} repeat {r + 1}/{repeats}: " + ", ".join(
+            f"{k} {v[-1]['wall']:.4f} s/it ({v[-1]['cpu']:.4f} cpu)" for k, v in runs.items()) +
+            "; last loss " + ", ".join(f"{k} {v[-1]['loss']:.6g}" for k, v in runs.items()), flush=True)
+    out = {}
+    for measure in ("wall", "cpu"):
+        med = {k: statistics.median(r[measure] for r in v) for k, v in runs.items()}
+        best = {k: min(r[measure] for r in v) for k, v in runs.items()}
+        out[measure] = {"median": med, "best": best,
+                        "ratio": med["graph"] / med["hand"], "ratio_best": best["graph"] / best["hand"],
+                        "previews_ratio": med["graph+previews"] / med["hand"],
+                        "previews_ratio_best": best["graph+previews"] / best["hand"]}
+    return out
 
 
 def profile(name: str, device: torch.device, iterations: int, size: int) -> None:
@@ -214,11 +231,16 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5, help="timed runs of each variant (default 5)")
     ap.add_argument("--only", choices=("deform", "camera"), help="run one pipeline")
     ap.add_argument("--profile", choices=("deform", "camera"), help="profile one graph run and exit")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default on a CPU: 1, the steadiest times on shared cores; 0: torch's choice)")
     args = ap.parse_args()
     if args.tutorial:
         args.size, args.deform_iterations, args.camera_iterations = 256, 200, 200
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
+    threads = args.threads if args.threads is not None else (1 if device.type == "cpu" else 0)
+    if threads:
+        torch.set_num_threads(threads)
     print(f"device {device}, torch threads {torch.get_num_threads()}, OMP_NUM_THREADS "
           f"{os.environ.get('OMP_NUM_THREADS')}, silhouettes {args.size} px, repeats {args.repeats}")
     if args.profile:
@@ -233,13 +255,14 @@ def main() -> None:
         by_hand_warmup[name]()  # import and allocator warm-up, untimed
         results[name] = compare(name, device, its, args.size, args.repeats)
     print()
-    print(f"{'pipeline':8} {'hand s/it':>10} {'graph s/it':>11} {'+previews':>10} {'ratio':>14} "
-          f"{'ratio+previews':>15}   (median; best-of in brackets)")
-    for name, r in results.items():
-        m, b = r["median"], r["best"]
-        print(f"{name:8} {m['hand']:10.4f} {m['graph']:11.4f} {m['graph+previews']:10.4f} "
-              f"{r['ratio_median']:6.3f} [{r['ratio_best']:.3f}] {r['previews_ratio_median']:7.3f} "
-              f"[{r['previews_ratio_best']:.3f}]")
+    print(f"{'pipeline':8} {'time':4} {'hand s/it':>10} {'graph s/it':>11} {'+previews':>10} {'ratio':>14} "
+          f"{'ratio+previews':>15}   (median of {args.repeats}; best-of in brackets)")
+    for name, result in results.items():
+        for measure, r in result.items():
+            m = r["median"]
+            print(f"{name:8} {measure:4} {m['hand']:10.4f} {m['graph']:11.4f} {m['graph+previews']:10.4f} "
+                  f"{r['ratio']:6.3f} [{r['ratio_best']:.3f}] {r['previews_ratio']:7.3f} "
+                  f"[{r['previews_ratio_best']:.3f}]")
 
 
 if __name__ == "__main__":
