@@ -7,15 +7,13 @@ does) instead of creating a new one.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import torch
-from pytorch3d.renderer import (EmissionAbsorptionRaymarcher, FoVPerspectiveCameras, HarmonicEmbedding,
-                                ImplicitRenderer, MonteCarloRaysampler, NDCMultinomialRaysampler, RayBundle,
-                                ray_bundle_to_ray_points)
+from pytorch3d.renderer import (EmissionAbsorptionRaymarcher, HarmonicEmbedding, ImplicitRenderer,
+                                MonteCarloRaysampler, NDCMultinomialRaysampler, RayBundle, ray_bundle_to_ray_points)
 
-from _handwritten_volume import generate_cow_renders, huber, psnr
+from _common import TutorialLoop, huber, psnr
 
 
 @dataclass
@@ -90,56 +88,26 @@ def sample_images_at_mc_locs(target_images, sampled_rays_xy):
     return images_sampled.permute(0, 2, 3, 1).view(ba, *spatial_size, dim)
 
 
-def prepare(mesh_path: str, s: NerfSettings, device) -> dict:
-    device = torch.device(device)
-    cameras, images, silhouettes = generate_cow_renders(mesh_path, s.num_views, s.image_size, device,
-                                                        silhouette=s.silhouette)
-    held_cams, held_images, held_sils = generate_cow_renders(mesh_path, s.heldout_views, s.image_size, device,
-                                                             azimuth_offset=180.0 / (s.num_views - 1),
-                                                             silhouette=s.silhouette)
-    return {"device": device, "cameras": cameras, "images": images, "silhouettes": silhouettes,
-            "held_cameras": held_cams, "held_images": held_images, "held_silhouettes": held_sils}
-
-
 def train(data: dict, s: NerfSettings, iterations: int, seed: int = 0):
-    device, cameras, images, silhouettes = data["device"], data["cameras"], data["images"], data["silhouettes"]
+    images, silhouettes = data["images"], data["silhouettes"]
     raysampler_mc = MonteCarloRaysampler(min_x=-1.0, max_x=1.0, min_y=-1.0, max_y=1.0,
                                          n_rays_per_image=s.n_rays_per_image, n_pts_per_ray=s.n_pts_per_ray,
                                          min_depth=0.1, max_depth=s.extent)
     renderer_mc = ImplicitRenderer(raysampler=raysampler_mc, raymarcher=EmissionAbsorptionRaymarcher())
-    torch.manual_seed(seed)
     field = optimizer = None
-    decay_step = int(s.decay_at * iterations)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    started = time.perf_counter()
-    for iteration in range(iterations):
-        batch_idx = torch.randperm(len(cameras))[:s.batch_size]
-        batch_cameras = FoVPerspectiveCameras(R=cameras.R[batch_idx], T=cameras.T[batch_idx],
-                                              znear=cameras.znear[batch_idx], zfar=cameras.zfar[batch_idx],
-                                              aspect_ratio=cameras.aspect_ratio[batch_idx],
-                                              fov=cameras.fov[batch_idx], device=device)
+    loop = TutorialLoop(data, s, iterations, seed)
+    for batch_cameras, batch_idx in loop:
         if field is None:  # created after the first batch is drawn, as the graph's lazy learnable is
-            field = NeuralRadianceField(s.n_harmonic_functions, s.n_hidden_neurons).to(device)
+            field = NeuralRadianceField(s.n_harmonic_functions, s.n_hidden_neurons).to(data["device"])
             optimizer = torch.optim.Adam(field.parameters(), lr=s.lr)
         rendered, sampled_rays = renderer_mc(cameras=batch_cameras, volumetric_function=field)
         rendered_images, rendered_silhouettes = rendered.split([3, 1], dim=-1)
-        dev_idx = batch_idx.to(device)
-        silhouettes_at_rays = sample_images_at_mc_locs(silhouettes[dev_idx, ..., None], sampled_rays.xys)
+        silhouettes_at_rays = sample_images_at_mc_locs(silhouettes[batch_idx, ..., None], sampled_rays.xys)
         sil_err = huber(rendered_silhouettes, silhouettes_at_rays).abs().mean()
-        colors_at_rays = sample_images_at_mc_locs(images[dev_idx], sampled_rays.xys)
+        colors_at_rays = sample_images_at_mc_locs(images[batch_idx], sampled_rays.xys)
         color_err = huber(rendered_images, colors_at_rays).abs().mean()
-        loss = color_err + sil_err
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if iteration + 1 == decay_step:
-            for group in optimizer.param_groups:
-                group["lr"] *= 0.1
-    final = float(loss.detach())
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return field, time.perf_counter() - started, final
+        loop.step(optimizer, color_err + sil_err)
+    return field, loop.seconds, loop.final_loss
 
 
 def render_full(field, cameras, s: NerfSettings):
