@@ -134,18 +134,26 @@ def MeshRenderer(ctx, rasterizer, shader, meshes, cameras, lights):
     from pytorch3d.renderer import MeshRasterizer as P3DRasterizer
     from pytorch3d.renderer import MeshRenderer as P3D
 
-    if not isinstance(rasterizer, P3DRasterizer):
-        ctx.fail("rasterizer", f"needs a MeshRasterizer, got {type(rasterizer).__name__}")
-    cams = cameras if cameras is not None else rasterizer.cameras
-    if cams is not None and len(meshes) != len(cams) and len(cams) != 1:
-        ctx.fail("meshes", f"batch of {len(meshes)} mesh(es) but {len(cams)} cameras; use ExtendMesh to repeat "
-                           f"the mesh once per camera")
+    check_render_inputs(ctx, rasterizer, P3DRasterizer, "meshes", len(meshes), "mesh(es)", cameras,
+                        "use ExtendMesh to repeat the mesh once per camera")
     if type(shader).__name__.endswith("GouraudShader") and type(meshes.textures).__name__ != "TexturesVertex":
         ctx.fail("meshes", "Gouraud shading needs vertex colours (TexturesVertex); insert TextureToVertexColors "
                            "or VertexColors before the renderer")
-    kwargs = {}
-    if cameras is not None:
-        kwargs["cameras"] = cameras
-    if lights is not None:
-        kwargs["lights"] = lights
-    return P3D(rasterizer=rasterizer, shader=shader)(meshes, **kwargs)
+    return P3D(rasterizer=rasterizer, shader=shader)(meshes, **overrides(cameras=cameras, lights=lights))
+
+
+def check_render_inputs(ctx, rasterizer, rasterizer_cls: type, field: str, batch: int, what: str, cameras,
+                        hint: str) -> None:
+    """The checks MeshRenderer and PointsRenderer share: ``rasterizer`` is a ``rasterizer_cls``, and the batch on
+    ``field`` (``batch`` ``what``) fits the cameras the render uses (``cameras``, else the rasterizer's): as many,
+    or one."""
+    if not isinstance(rasterizer, rasterizer_cls):
+        ctx.fail("rasterizer", f"needs a {rasterizer_cls.__name__}, got {type(rasterizer).__name__}")
+    cams = cameras if cameras is not None else rasterizer.cameras
+    if cams is not None and batch != len(cams) and len(cams) != 1:
+        ctx.fail(field, f"batch of {batch} {what} but {len(cams)} cameras; {hint}")
+
+
+def overrides(**inputs) -> dict:
+    """The optional inputs that are connected, as keyword arguments for a PyTorch3D renderer's call."""
+    return {name: value for name, value in inputs.items() if value is not None}

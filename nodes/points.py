@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from nodegraph.spec import Float, Floats, Input, Int, Output, node
-from nodes.meshes import IMAGE_SIZE_MAX
+from nodes.meshes import IMAGE_SIZE_MAX, check_render_inputs, overrides
 
 
 @node(
@@ -39,34 +39,28 @@ def PointsRasterizer(ctx, cameras, settings):
     return P3D(cameras=cameras, raster_settings=settings)
 
 
-def _background(color):
-    return None if color is None else tuple(color)
+_COMPOSITOR_PARAMS = [
+    Floats("background", None, "background colour; empty: transparent (zero features)", length=3, min=0.0, max=1.0,
+           widget="color", optional=True),
+]
 
 
-@node(
-    category="rendering",
-    params=[Floats("background", None, "background colour; empty: transparent (zero features)", length=3, min=0.0,
-                   max=1.0, widget="color", optional=True)],
-    outputs=[Output("compositor", "Compositor")],
-)
+def _compositor(cls_name: str, background):
+    import pytorch3d.renderer as r
+
+    return getattr(r, cls_name)(background_color=None if background is None else tuple(background))
+
+
+@node(category="rendering", params=_COMPOSITOR_PARAMS, outputs=[Output("compositor", "Compositor")])
 def AlphaCompositor(ctx, background):
     """Blend the points of each pixel front to back by their alpha (``AlphaCompositor``)."""
-    from pytorch3d.renderer import AlphaCompositor as P3D
-
-    return P3D(background_color=_background(background))
+    return _compositor("AlphaCompositor", background)
 
 
-@node(
-    category="rendering",
-    params=[Floats("background", None, "background colour; empty: transparent (zero features)", length=3, min=0.0,
-                   max=1.0, widget="color", optional=True)],
-    outputs=[Output("compositor", "Compositor")],
-)
+@node(category="rendering", params=_COMPOSITOR_PARAMS, outputs=[Output("compositor", "Compositor")])
 def NormWeightedCompositor(ctx, background):
     """Average the points of each pixel weighted by their alpha (``NormWeightedCompositor``)."""
-    from pytorch3d.renderer import NormWeightedCompositor as P3D
-
-    return P3D(background_color=_background(background))
+    return _compositor("NormWeightedCompositor", background)
 
 
 @node(
@@ -84,13 +78,9 @@ def PointsRenderer(ctx, rasterizer, compositor, points, cameras):
     from pytorch3d.renderer import PointsRasterizer as P3DRasterizer
     from pytorch3d.renderer import PointsRenderer as P3D
 
-    if not isinstance(rasterizer, P3DRasterizer):
-        ctx.fail("rasterizer", f"needs a PointsRasterizer, got {type(rasterizer).__name__}")
+    check_render_inputs(ctx, rasterizer, P3DRasterizer, "points", len(points), "cloud(s)", cameras,
+                        "the batch sizes must match")
     if points.features_packed() is None:
         ctx.fail("points", "the point cloud has no features (colours) to composite; load one with colours or "
                            "sample with with_colors")
-    cams = cameras if cameras is not None else rasterizer.cameras
-    if cams is not None and len(points) != len(cams) and len(cams) != 1:
-        ctx.fail("points", f"batch of {len(points)} cloud(s) but {len(cams)} cameras; the batch sizes must match")
-    kwargs = {"cameras": cameras} if cameras is not None else {}
-    return P3D(rasterizer=rasterizer, compositor=compositor)(points, **kwargs)
+    return P3D(rasterizer=rasterizer, compositor=compositor)(points, **overrides(cameras=cameras))
