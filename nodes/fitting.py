@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from nodegraph.spec import Choice, Input, Int, Output, node
+from nodes.primitives import unit_fit
 
 
 @node(
@@ -24,12 +25,10 @@ def NormalizePointcloud(ctx, points, fit):
     at the origin with radius 1, so both must share a frame.
     """
     clouds = points.points_list()
-    centred = [p - p.mean(0) for p in clouds]
-    scales = [(c.abs().max() if fit == "cube" else c.norm(dim=1).max()) for c in centred]
-    if any(float(s) <= 0 for s in scales):
-        ctx.fail("points", "a cloud has all its points at one place; it cannot be scaled")
+    centers, scales = unit_fit(ctx, "points", clouds, fit,
+                               "a cloud has all its points at one place; it cannot be scaled")
     return points.update_padded(torch.nn.utils.rnn.pad_sequence(
-        [c / s for c, s in zip(centred, scales)], batch_first=True))
+        [(p - c) / s for p, c, s in zip(clouds, centers, scales)], batch_first=True))
 
 
 @node(

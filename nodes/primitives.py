@@ -64,6 +64,21 @@ def Torus(ctx, r, R, sides, rings, color):
     return mesh
 
 
+def unit_fit(ctx, field: str, parts: list[torch.Tensor], fit: str, degenerate: str):
+    """(centres, scales), one each per (P, 3) tensor of ``parts``: its mean point, and what to divide the centred
+    points by to put them in the unit sphere (``fit="sphere"``: the largest distance from the centre) or cube
+    (``"cube"``: the largest coordinate). A zero scale fails ``field`` with the message ``degenerate``.
+    NormalizeMesh and NormalizePointcloud both normalise with it."""
+    centers = torch.stack([p.mean(0) for p in parts])
+    if fit == "sphere":
+        scales = torch.stack([(p - c).norm(dim=1).max() for p, c in zip(parts, centers)])
+    else:
+        scales = torch.stack([(p - c).abs().max() for p, c in zip(parts, centers)])
+    if (scales <= 0).any():
+        ctx.fail(field, degenerate)
+    return centers, scales
+
+
 @node(
     category="meshes",
     inputs=[Input("mesh", "Meshes")],
@@ -74,14 +89,8 @@ def Torus(ctx, r, R, sides, rings, color):
 )
 def NormalizeMesh(ctx, mesh, fit):
     """Centre each mesh at its mean vertex and scale it into the unit sphere (or cube), as the tutorials do."""
-    verts = mesh.verts_list()
-    centers = torch.stack([v.mean(0) for v in verts])
-    if fit == "sphere":
-        scales = torch.stack([(v - c).norm(dim=1).max() for v, c in zip(verts, centers)])
-    else:
-        scales = torch.stack([(v - c).abs().max() for v, c in zip(verts, centers)])
-    if (scales <= 0).any():
-        ctx.fail("mesh", "a mesh has all its vertices at one point; it cannot be scaled")
+    centers, scales = unit_fit(ctx, "mesh", mesh.verts_list(), fit,
+                               "a mesh has all its vertices at one point; it cannot be scaled")
     offsets = -centers.repeat_interleave(mesh.num_verts_per_mesh(), dim=0)
     return mesh.offset_verts(offsets).scale_verts(1.0 / scales)
 
