@@ -8,14 +8,17 @@ def _c(value) -> tuple:
     return (tuple(value),)
 
 
+# The Phong colours PointLights and DirectionalLights share (PyTorch3D's lights share them, with these defaults).
+_LIGHT_COLORS = [
+    Color("ambient_color", (0.5, 0.5, 0.5), "ambient intensity per channel"),
+    Color("diffuse_color", (0.3, 0.3, 0.3), "diffuse intensity per channel"),
+    Color("specular_color", (0.2, 0.2, 0.2), "specular intensity per channel"),
+]
+
+
 @node(
     category="lights",
-    params=[
-        Vec3("location", (0.0, 1.0, 0.0), "light position in world coordinates"),
-        Color("ambient_color", (0.5, 0.5, 0.5), "ambient intensity per channel"),
-        Color("diffuse_color", (0.3, 0.3, 0.3), "diffuse intensity per channel"),
-        Color("specular_color", (0.2, 0.2, 0.2), "specular intensity per channel"),
-    ],
+    params=[Vec3("location", (0.0, 1.0, 0.0), "light position in world coordinates"), *_LIGHT_COLORS],
     outputs=[Output("lights", "Lights")],
 )
 def PointLights(ctx, location, ambient_color, diffuse_color, specular_color):
@@ -28,12 +31,8 @@ def PointLights(ctx, location, ambient_color, diffuse_color, specular_color):
 
 @node(
     category="lights",
-    params=[
-        Vec3("direction", (0.0, 1.0, 0.0), "direction the light comes from (towards the light)"),
-        Color("ambient_color", (0.5, 0.5, 0.5), "ambient intensity per channel"),
-        Color("diffuse_color", (0.3, 0.3, 0.3), "diffuse intensity per channel"),
-        Color("specular_color", (0.2, 0.2, 0.2), "specular intensity per channel"),
-    ],
+    params=[Vec3("direction", (0.0, 1.0, 0.0), "direction the light comes from (towards the light)"),
+            *_LIGHT_COLORS],
     outputs=[Output("lights", "Lights")],
 )
 def DirectionalLights(ctx, direction, ambient_color, diffuse_color, specular_color):
