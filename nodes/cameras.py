@@ -42,8 +42,8 @@ def LookAtViewTransform(ctx, dist, elev, azim, dist_end, elev_end, azim_end, vie
 
     def values(start: float, end: float | None) -> torch.Tensor:
         if end is None:
-            return torch.full((views,), start)
-        return torch.linspace(start, end, views)
+            return torch.full((views,), start, device=ctx.device)
+        return torch.linspace(start, end, views, device=ctx.device)
 
     R, T = look_at_view_transform(dist=values(dist, dist_end), elev=values(elev, elev_end),
                                   azim=values(azim, azim_end), degrees=degrees, at=(tuple(at),), up=(tuple(up),),
@@ -65,7 +65,7 @@ def Turntable(ctx, views, dist, elev, azim_start):
     """``views`` cameras on a circle around the origin, 360/views degrees apart, all looking at the origin."""
     from pytorch3d.renderer import look_at_view_transform
 
-    azim = azim_start + torch.arange(views, dtype=torch.float32) * (360.0 / views)
+    azim = azim_start + torch.arange(views, dtype=torch.float32, device=ctx.device) * (360.0 / views)
     R, T = look_at_view_transform(dist=dist, elev=elev, azim=azim, device=ctx.device)
     return {"R": R, "T": T}
 

@@ -108,11 +108,12 @@ def HarmonicEmbedding(ctx, x, n_harmonic_functions, omega0, logspace, append_inp
 class SDFField(nn.Module):
     """A field from a signed distance: density ``sigmoid(-sharpness * sdf)`` and a flat, normal or shaded colour."""
 
-    def __init__(self, sdf, sharpness: float, color, coloring: str, light_direction) -> None:
+    def __init__(self, sdf, sharpness: float, color, coloring: str, light_direction,
+                 device: torch.device | str = "cpu") -> None:
         super().__init__()
         self.sdf, self.sharpness, self.coloring = sdf, sharpness, coloring
-        self.register_buffer("color", torch.tensor(color, dtype=torch.float32))
-        light = torch.tensor(light_direction, dtype=torch.float32)
+        self.register_buffer("color", torch.tensor(color, dtype=torch.float32, device=device))
+        light = torch.tensor(light_direction, dtype=torch.float32, device=device)
         self.register_buffer("light", light / light.norm().clamp_min(1e-9))
 
     def bytes_per_point(self, training: bool) -> int:
@@ -138,16 +139,18 @@ class SDFField(nn.Module):
         return densities, colors
 
 
-def _sphere(center, radius):
-    c = torch.tensor(center)
+# The constants are made on the run's device once: ``.to(p)`` is then a no-op, not a host-to-device copy per call.
+def _sphere(center, radius, device):
+    c = torch.tensor(center, dtype=torch.float32, device=device)
 
     def sdf(p):
         return (p - c.to(p)).norm(dim=-1) - radius
     return sdf
 
 
-def _box(center, size):
-    c, half = torch.tensor(center), torch.tensor(size) / 2
+def _box(center, size, device):
+    c, half = (torch.tensor(center, dtype=torch.float32, device=device),
+               torch.tensor(size, dtype=torch.float32, device=device) / 2)
 
     def sdf(p):
         q = (p - c.to(p)).abs() - half.to(p)
@@ -155,8 +158,8 @@ def _box(center, size):
     return sdf
 
 
-def _torus(center, major, minor):
-    c = torch.tensor(center)
+def _torus(center, major, minor, device):
+    c = torch.tensor(center, dtype=torch.float32, device=device)
 
     def sdf(p):
         q = p - c.to(p)
@@ -188,7 +191,7 @@ def _light_checks(p: dict) -> list[tuple[str, str]]:
       outputs=_FIELD_OUT, checks=_light_checks)
 def SphereField(ctx, center, radius, sharpness, color, coloring, light_direction):
     """An analytic sphere: density from the signed distance ``|p - center| - radius``. Renders without training."""
-    return SDFField(_sphere(center, radius), sharpness, color, coloring, light_direction).to(ctx.device)
+    return SDFField(_sphere(center, radius, ctx.device), sharpness, color, coloring, light_direction, ctx.device)
 
 
 @node(category="implicit",
@@ -196,7 +199,7 @@ def SphereField(ctx, center, radius, sharpness, color, coloring, light_direction
       outputs=_FIELD_OUT, checks=_light_checks)
 def BoxField(ctx, center, size, sharpness, color, coloring, light_direction):
     """An analytic axis-aligned box of the given edge lengths, from its exact signed distance."""
-    return SDFField(_box(center, size), sharpness, color, coloring, light_direction).to(ctx.device)
+    return SDFField(_box(center, size, ctx.device), sharpness, color, coloring, light_direction, ctx.device)
 
 
 def _torus_checks(p: dict) -> list[tuple[str, str]]:
@@ -212,5 +215,5 @@ def _torus_checks(p: dict) -> list[tuple[str, str]]:
       outputs=_FIELD_OUT, checks=_torus_checks)
 def TorusField(ctx, center, major_radius, minor_radius, sharpness, color, coloring, light_direction):
     """An analytic torus around the y axis (ring of ``major_radius``, tube of ``minor_radius``)."""
-    return SDFField(_torus(center, major_radius, minor_radius), sharpness, color, coloring,
-                    light_direction).to(ctx.device)
+    return SDFField(_torus(center, major_radius, minor_radius, ctx.device), sharpness, color, coloring,
+                    light_direction, ctx.device)

@@ -131,4 +131,4 @@ def LoadImage(ctx, file, channels):
         ctx.fail("file", f"cannot read {file!r} as an image: {exc}")
     if array.ndim == 2:
         array = array[..., None]
-    return torch.from_numpy(array.copy())[None].to(ctx.device)
+    return torch.as_tensor(array, device=ctx.device)[None]

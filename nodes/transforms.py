@@ -29,11 +29,12 @@ def _rotate_checks(p: dict) -> list[tuple[str, str]]:
 
 
 def rotation_matrix(representation: str, values: list[float], convention: str = "XYZ",
-                    degrees: bool = True) -> torch.Tensor:
-    """A (1, 3, 3) column-vector rotation matrix from axis-angle, quaternion (wxyz), Euler angles or 9 numbers."""
+                    degrees: bool = True, device: torch.device | str = "cpu") -> torch.Tensor:
+    """A (1, 3, 3) column-vector rotation matrix on ``device`` from axis-angle, quaternion (wxyz), Euler angles or
+    9 numbers."""
     from pytorch3d import transforms as t
 
-    v = torch.tensor(values, dtype=torch.float32)
+    v = torch.tensor(values, dtype=torch.float32, device=device)
     if representation in ("axis_angle", "euler") and degrees:
         v = v * (math.pi / 180.0)
     if representation == "axis_angle":
@@ -88,7 +89,7 @@ def Rotate(ctx, R, representation, values, convention, degrees):
     from pytorch3d.transforms import Rotate as P3D
 
     if R is None:
-        R = rotation_matrix(representation, values, convention, degrees)
+        R = rotation_matrix(representation, values, convention, degrees, ctx.device)
     elif R.dim() != 3 or tuple(R.shape[1:]) != (3, 3):
         ctx.fail("R", f"must be (N, 3, 3) rotation matrices, got {list(R.shape)}")
     try:
