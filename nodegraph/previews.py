@@ -70,7 +70,7 @@ def _vertex_colors(meshes: Any, n: int) -> torch.Tensor:
             return tex.verts_features_list()[0][:, :3].detach().float().cpu().clamp(0, 1)
     except Exception:
         pass
-    return torch.full((n, 3), 0.7)
+    return torch.full((n, 3), 0.7, device="cpu")  # payloads are built on the host
 
 
 def points_payload(clouds: Any, max_points: int = 50000) -> tuple[dict, bytes]:

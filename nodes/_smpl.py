@@ -539,7 +539,9 @@ def draw_skeleton(images: torch.Tensor, kp: Keypoints, color: torch.Tensor, thic
     B = max(images.shape[0], kp.xy.shape[0])
     out = images.expand(B, -1, -1, -1).clone() if images.shape[0] == 1 else images.clone()
     H, W = out.shape[1:3]
-    scale = torch.tensor([W / kp.image_size[1], H / kp.image_size[0]])
+    # keypoints are read on the host: each bone's pixel box comes from int() of its ends, which on a GPU would
+    # be a device sync per bone; each end is moved to the image's device when it is painted
+    scale = torch.tensor([W / kp.image_size[1], H / kp.image_size[0]], device="cpu")
     xy = kp.xy.detach().float().cpu() * scale
     conf = kp.conf.detach().cpu()
     xy = xy.expand(B, -1, -1) if xy.shape[0] == 1 else xy

@@ -17,7 +17,9 @@ _SEED = Int("seed", 0, "seeds the random initial value, so a run is repeatable",
 
 
 def _generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+    """A CPU generator: random initial values are drawn on the host and then moved to the run's device, so a
+    seed gives the same start on a CPU and on a GPU (a CUDA generator would draw a different stream)."""
+    return torch.Generator(device="cpu").manual_seed(seed)
 
 
 # ------------------------------------------------------------------------------------------ meshes
@@ -47,7 +49,7 @@ def OffsetVerts(ctx, mesh, init_std, seed):
     verts = mesh.verts_packed()
 
     def init() -> torch.Tensor:
-        noise = torch.randn(verts.shape, generator=_generator(seed)) * init_std
+        noise = torch.randn(verts.shape, generator=_generator(seed), device="cpu") * init_std  # see _generator
         return noise.to(device=verts.device, dtype=verts.dtype)
 
     offsets = ctx.param("offsets", init)
@@ -160,11 +162,12 @@ def LearnableTensor(ctx, shape, init, value, scale, seed):
 
     def make() -> torch.Tensor:
         if init == "constant":
-            t = torch.full(size, value)
-        elif init == "normal":
-            t = value + scale * torch.randn(size, generator=_generator(seed))
+            return torch.full(size, value, device=ctx.device)
+        # drawn on the host from a seeded CPU generator (see _generator), then moved
+        if init == "normal":
+            t = value + scale * torch.randn(size, generator=_generator(seed), device="cpu")
         else:
-            t = value + scale * (2 * torch.rand(size, generator=_generator(seed)) - 1)
+            t = value + scale * (2 * torch.rand(size, generator=_generator(seed), device="cpu") - 1)
         return t.to(ctx.device)
 
     return ctx.param("tensor", make)

@@ -294,7 +294,8 @@ def VolumeSlices(ctx, volumes, axis, count, show, index):
         grid = grid[:1]
     dim = {"z": 1, "y": 2, "x": 3}[axis]
     n = grid.shape[dim]
-    picks = torch.linspace(0, n - 1, min(count, n)).round().long().tolist()
+    # slice indices as Python ints, computed on the host (no device round trip)
+    picks = torch.linspace(0, n - 1, min(count, n), device="cpu").round().long().tolist()
     stack = torch.stack([grid.select(dim, i) for i in picks])  # (N, C, a, b)
     if axis == "z":
         images = stack.permute(0, 2, 3, 1).flip(1)  # (N, y, x, C), +y up
