@@ -46,13 +46,20 @@ def default_device() -> torch.device:
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None or device == "auto":
-        return default_device()
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
+    """The device a run uses. A CUDA device always carries its index (``cuda`` becomes ``cuda:0``, the current
+    device), as the tensors made on it report theirs: ``run()`` then ``run(device="cuda:0")`` is one device and
+    keeps the cache and what was learned, and ``tensor.device == ctx.device`` holds inside nodes."""
+    dev = default_device() if device is None or device == "auto" else torch.device(device)
+    if dev.type != "cuda":
+        return dev
+    if not torch.cuda.is_available():
         raise GraphError([Problem(None, "device", "CUDA was asked for but no CUDA device is available; "
                                                   "use --device cpu")])
-    return dev
+    count = torch.cuda.device_count()
+    if dev.index is not None and dev.index >= count:
+        raise GraphError([Problem(None, "device", f"{dev} was asked for but this machine has {count} CUDA "
+                                                  f"device(s): cuda:0..cuda:{count - 1}")])
+    return dev if dev.index is not None else torch.device("cuda", torch.cuda.current_device())
 
 
 class Executor:
