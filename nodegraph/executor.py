@@ -274,10 +274,10 @@ class Executor:
         except (NodeError, Cancelled, GraphError):
             raise
         except torch.cuda.OutOfMemoryError as exc:
-            torch.cuda.empty_cache()
-            raise self._error(node_id, f"out of GPU memory: {str(exc).splitlines()[0]}") from None
+            oom = out_of_memory_message(exc)
         except Exception as exc:
             raise self._error(node_id, f"{type(exc).__name__}: {exc}", traceback.format_exc()) from None
+        raise self._error(node_id, release_gpu_memory(oom))  # only out-of-memory gets here (see release_gpu_memory)
 
     def _error(self, node_id: str, message: str, tb: str = "") -> NodeError:
         err = NodeError(node_id, None, message)
@@ -299,6 +299,18 @@ class Executor:
             value = outputs.get(port.name)
             if port.type == "Images" and isinstance(value, torch.Tensor):
                 self.previews.image(node_id, port.name, value, force=True)
+
+
+def out_of_memory_message(exc: BaseException) -> str:
+    return f"out of GPU memory: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+
+
+def release_gpu_memory(message: str) -> str:
+    """Hand the cached blocks of a failed node back to the driver. Called after the ``except`` block, once the
+    exception (whose traceback holds the failed call's frames and their tensors) is gone, so the memory those
+    tensors held is really free; inside the block it would still be referenced. Returns ``message``."""
+    torch.cuda.empty_cache()
+    return message
 
 
 def _node_seed(seed: int, node_id: str) -> int:

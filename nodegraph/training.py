@@ -233,6 +233,7 @@ def run_trainer(ex: "Executor", trainer: str) -> dict:
             other[port.name] = ex.value(links[0].src)[links[0].src_port] if links else None
     ex.counts[trainer] += 1
     loop.set_trainable()
+    oom = None
     try:
         result = spec.fn(ctx, loss=loop.forward, **other, **ex.params(trainer))
     except Cancelled:
@@ -241,10 +242,19 @@ def run_trainer(ex: "Executor", trainer: str) -> dict:
         raise
     except NodeError:
         raise
+    except torch.cuda.OutOfMemoryError as exc:  # in backward() or the optimizer step, outside any node call
+        from nodegraph.executor import out_of_memory_message
+
+        oom = out_of_memory_message(exc)
     except Exception as exc:
         import traceback
 
         raise ex._error(trainer, f"{type(exc).__name__}: {exc}", traceback.format_exc()) from None
+    if oom is not None:
+        from nodegraph.executor import release_gpu_memory
+
+        del loop, ctx  # the iteration's activations and the optimizer's state go with them
+        raise ex._error(trainer, release_gpu_memory(oom))
     outputs = spec.normalise_result(result)
     if "done" in outputs:
         outputs["done"] = TrainedToken(trainer, key)
