@@ -47,6 +47,13 @@ def deform_graph(graphs_dir, iterations: int = ITERS, samples: int = 300, **opti
     return g
 
 
+def feed_renderer(g: Graph, renderer: str, rasterizer: str, shader: str, mesh: str) -> None:
+    """Connect MeshRenderer ``renderer`` to its rasterizer, shader and the ``mesh`` output of node ``mesh``."""
+    g.connect(rasterizer, "rasterizer", renderer, "rasterizer")
+    g.connect(shader, "shader", renderer, "shader")
+    g.connect(mesh, "mesh", renderer, "meshes")
+
+
 def camera_graph(graphs_dir, iterations: int = 6, size: int = 24) -> Graph:
     """Camera-position fitting on the teapot at a toy size: a static target render, a learnable camera."""
     g = Graph(name="camera", base_dir=graphs_dir)
@@ -74,10 +81,8 @@ def camera_graph(graphs_dir, iterations: int = 6, size: int = 24) -> Graph:
     c("settings", "settings", "ref_rasterizer", "settings")
     c("camera", "cameras", "rasterizer", "cameras")
     c("settings", "settings", "rasterizer", "settings")
-    for renderer, rasterizer in (("target", "ref_rasterizer"), ("render", "rasterizer")):
-        c(rasterizer, "rasterizer", renderer, "rasterizer")
-        c("shader", "shader", renderer, "shader")
-        c("teapot", "mesh", renderer, "meshes")
+    feed_renderer(g, "target", "ref_rasterizer", "shader", "teapot")
+    feed_renderer(g, "render", "rasterizer", "shader", "teapot")
     c("render", "images", "silhouette", "images")
     c("target", "images", "silhouette", "target")
     c("silhouette", "loss", "optimize", "loss")
@@ -172,10 +177,8 @@ def colored_sphere_graph(graphs_dir, **optimize) -> Graph:
     c("camera", "cameras", "rasterizer", "cameras")
     c("settings", "settings", "rasterizer", "settings")
     c("camera", "cameras", "shader", "cameras")
-    for renderer, mesh in (("target", "red"), ("render", "colors")):
-        c("rasterizer", "rasterizer", renderer, "rasterizer")
-        c("shader", "shader", renderer, "shader")
-        c(mesh, "mesh", renderer, "meshes")
+    feed_renderer(g, "target", "rasterizer", "shader", "red")
+    feed_renderer(g, "render", "rasterizer", "shader", "colors")
     c("render", "images", "rgb", "input")
     c("target", "images", "rgb", "target")
     c("rgb", "loss", "optimize", "loss")
@@ -386,15 +389,28 @@ def test_loss_without_learnable_upstream_is_refused(graphs_dir, tmp_path):
     assert sum(g.executor.counts.values()) == 0
 
 
-def test_mismatched_loss_inputs_fail_before_the_first_step(tmp_path):
-    g = Graph(name="mismatch")
+def mse_graph(name: str, target: list[float] | None = None, through: tuple[str, dict] | None = None,
+              **optimize) -> Graph:
+    """A learnable 3-vector ``w`` trained by ``optimize`` (with these params) so that MSELoss ``mse`` pulls it
+    towards ToyConst ``target`` (``target``: its value); ``through``: (type, params) of a node ``bad`` in between."""
+    g = Graph(name=name)
     g.add_node("LearnableTensor", "w", shape=[3])
-    g.add_node("ToyConst", "target", value=[1.0, 2.0])
+    source = ("w", "tensor")
+    if through is not None:
+        g.add_node(through[0], "bad", **through[1])
+        g.connect("w", "tensor", "bad", "x")
+        source = ("bad", "out")
+    g.add_node("ToyConst", "target", **({"value": target} if target is not None else {}))
     g.add_node("MSELoss", "mse")
-    g.add_node("Optimize", "optimize", iterations=5)
-    g.connect("w", "tensor", "mse", "input")
+    g.add_node("Optimize", "optimize", **optimize)
+    g.connect(*source, "mse", "input")
     g.connect("target", "out", "mse", "target")
     g.connect("mse", "loss", "optimize", "loss")
+    return g
+
+
+def test_mismatched_loss_inputs_fail_before_the_first_step(tmp_path):
+    g = mse_graph("mismatch", target=[1.0, 2.0], iterations=5)
     with pytest.raises(NodeError) as err:
         g.run(device="cpu", out_dir=tmp_path)
     assert (err.value.problem.node, err.value.problem.field) == ("mse", "target")
@@ -409,16 +425,7 @@ def TrainingTestNaNAt(ctx, x, at):
 
 
 def test_nan_stops_the_run_naming_the_first_bad_node(tmp_path):
-    g = Graph(name="nan")
-    g.add_node("LearnableTensor", "w", shape=[3])
-    g.add_node("TrainingTestNaNAt", "bad", at=3)
-    g.add_node("ToyConst", "target")
-    g.add_node("MSELoss", "mse")
-    g.add_node("Optimize", "optimize", iterations=50)
-    g.connect("w", "tensor", "bad", "x")
-    g.connect("bad", "out", "mse", "input")
-    g.connect("target", "out", "mse", "target")
-    g.connect("mse", "loss", "optimize", "loss")
+    g = mse_graph("nan", through=("TrainingTestNaNAt", {"at": 3}), iterations=50)
     with pytest.raises(NodeError) as err:
         g.run(device="cpu", out_dir=tmp_path)
     assert err.value.problem.node == "bad"
@@ -427,14 +434,7 @@ def test_nan_stops_the_run_naming_the_first_bad_node(tmp_path):
 
 
 def test_diverging_training_names_the_node_that_overflowed(tmp_path):
-    g = Graph(name="diverge")
-    g.add_node("LearnableTensor", "w", shape=[3])
-    g.add_node("ToyConst", "target")
-    g.add_node("MSELoss", "mse")
-    g.add_node("Optimize", "optimize", optimizer="sgd", lr=1000.0, momentum=0.0, iterations=500)
-    g.connect("w", "tensor", "mse", "input")
-    g.connect("target", "out", "mse", "target")
-    g.connect("mse", "loss", "optimize", "loss")
+    g = mse_graph("diverge", optimizer="sgd", lr=1000.0, momentum=0.0, iterations=500)
     with pytest.raises(NodeError) as err:
         g.run(device="cpu", out_dir=tmp_path)
     # w is still finite (huge); its squared error overflows first, so the loss node is named
