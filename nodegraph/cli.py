@@ -210,7 +210,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from nodegraph.server import serve
 
-    serve(host=args.host, port=args.port, graph_path=args.graph, token=args.token)
+    serve(host=args.host, port=args.port, graph_path=args.graph, token=args.token, library_dir=args.library)
     return EXIT_OK
 
 
@@ -251,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--graph", default=None, help="graph to open (default: graphs/render_textured_cow.json)")
     serve.add_argument("--token", default=None, help="access token (generated when --host is not local)")
+    serve.add_argument("--library", default=None,
+                       help="folder the editor opens and saves graphs in (default: NODEGRAPH_LIBRARY, else the "
+                            "--graph's folder unless it is an example, else ~/.local/share/nodegraph/graphs)")
     serve.set_defaults(func=cmd_serve)
     return parser
 

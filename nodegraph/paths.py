@@ -10,6 +10,9 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 GRAPHS_DIR = PROJECT_ROOT / "graphs"
+# The meshes and images the examples use. Any graph may read them, wherever it is saved, by the same relative
+# name the examples use ("assets/cow_mesh/cow.obj"): a copy of an example saved elsewhere keeps working.
+BUNDLED_ASSETS = GRAPHS_DIR / "assets"
 
 
 def data_dirs() -> list[Path]:
@@ -19,7 +22,8 @@ def data_dirs() -> list[Path]:
 
 
 def allowed_roots(base_dir: Path) -> list[Path]:
-    return [Path(base_dir).resolve(), *data_dirs()]
+    """The graph's own folder first (relative names resolve there), the user's data folders, the bundled assets."""
+    return [Path(base_dir).resolve(), *data_dirs(), BUNDLED_ASSETS.resolve()]
 
 
 def is_inside(path: Path, root: Path) -> bool:
@@ -47,6 +51,10 @@ def resolve_inside(value: str, roots: list[Path]) -> Path:
 def resolve_asset(base_dir: Path, value: str, must_exist: bool = True) -> Path:
     """The real path of an asset named in a graph, checked to stay inside the allowed folders."""
     path = resolve_inside(value, allowed_roots(base_dir))
+    if not path.is_file() and not Path(value).is_absolute():
+        bundled = (GRAPHS_DIR / value).resolve()
+        if is_inside(bundled, BUNDLED_ASSETS.resolve()) and bundled.is_file():
+            return bundled
     if must_exist and not path.is_file():
         raise ValueError(f"file {value!r} not found (looked for {path})")
     return path

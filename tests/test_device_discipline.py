@@ -9,6 +9,9 @@ fails on someone's GPU. The static test below reads every module ``nodes/*.py`` 
   it meets); where the host is meant (indices turned into Python ints, a seeded CPU generator, preview
   payloads), write ``device="cpu"`` so the intent is in the code. ``*_like`` and ``x.new_*`` follow their
   argument and are fine;
+- a PyTorch3D callable that builds on the CPU by default (``look_at_view_transform``, cameras, lights,
+  materials, Phong/flat/Gouraud shaders, ``ico_sphere``, ``load_objs_as_meshes``, ``IO().load_mesh``,
+  ``Translate`` ...) called without a device, by keyword or position;
 - ``torch.from_numpy`` (always CPU): use ``torch.as_tensor(array, device=...)``;
 - legacy constructors (``torch.FloatTensor(...)`` ...), which ignore the device;
 - ``torch.load`` without ``map_location`` (a file saved on a GPU loads onto a GPU, or fails without one);
@@ -49,6 +52,18 @@ FACTORIES = {
 LEGACY = {"Tensor", "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor", "ShortTensor",
           "ByteTensor", "BoolTensor"}
 
+# PyTorch3D callables that build their tensors on the CPU unless told a device: name -> position of `device`
+# among the positional arguments (None: keyword only). Checked against PyTorch3D's signatures below.
+P3D_DEVICE = {
+    "look_at_view_transform": 7, "look_at_rotation": 3, "camera_position_from_spherical_angles": 4,
+    "FoVPerspectiveCameras": 8, "FoVOrthographicCameras": 10, "PerspectiveCameras": 5, "OrthographicCameras": 5,
+    "PointLights": 4, "DirectionalLights": 4, "AmbientLights": None, "Materials": 4,
+    "SoftPhongShader": 0, "HardPhongShader": 0, "HardFlatShader": 0, "SoftGouraudShader": 0, "HardGouraudShader": 0,
+    "ico_sphere": 1, "torus": 4, "load_objs_as_meshes": 1, "load_obj": 5,
+    "Translate": 4, "Scale": 4, "Rotate": 2, "RotateAxisAngle": 4, "Transform3d": 1,
+}
+P3D_METHODS = {"load_mesh": 2, "load_pointcloud": 1}  # IO().load_mesh(path, include_textures, device)
+
 # (file, top-level function or Class.method): why a call in it may do what the scan refuses.
 ALLOWED: dict[tuple[str, str], str] = {}
 
@@ -87,14 +102,20 @@ class _Scanner(ast.NodeVisitor):
         self.scope: list[tuple[str, str]] = []  # (def | class, name), outermost first
         self.torch_names = {"torch"}  # names bound to the torch module (import torch as th)
         self.direct: dict[str, str] = {}  # from torch import zeros as z -> {"z": "zeros"}
+        self.p3d: dict[str, str] = {}  # names imported from pytorch3d (functions, classes or modules)
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 for a in node.names:
                     if a.name == "torch":
                         self.torch_names.add(a.asname or "torch")
+                    elif a.name.split(".")[0] == "pytorch3d":
+                        self.p3d[a.asname or "pytorch3d"] = a.name
             elif isinstance(node, ast.ImportFrom) and node.module == "torch":
                 for a in node.names:
                     self.direct[a.asname or a.name] = a.name
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "pytorch3d":
+                for a in node.names:
+                    self.p3d[a.asname or a.name] = a.name
 
     # ------------------------------------------------------------------ scopes
     def _scoped(self, node, kind: str) -> None:
@@ -132,6 +153,22 @@ class _Scanner(ast.NodeVisitor):
             return ".".join(reversed(parts))
         return None
 
+    def _p3d_device_position(self, func: ast.expr) -> tuple[str, int | None] | None:
+        """(name, position of `device`) when ``func`` is a PyTorch3D callable that defaults to the CPU."""
+        if isinstance(func, ast.Name) and self.p3d.get(func.id) in P3D_DEVICE:
+            return self.p3d[func.id], P3D_DEVICE[self.p3d[func.id]]
+        if not isinstance(func, ast.Attribute):
+            return None
+        if func.attr in P3D_METHODS and isinstance(func.value, ast.Call) and isinstance(func.value.func, ast.Name) \
+                and self.p3d.get(func.value.func.id) == "IO":
+            return f"IO().{func.attr}", P3D_METHODS[func.attr]
+        root = func.value
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        if func.attr in P3D_DEVICE and isinstance(root, ast.Name) and root.id in self.p3d:
+            return func.attr, P3D_DEVICE[func.attr]
+        return None
+
     def _add(self, node: ast.Call, problem: str) -> None:
         text = ast.unparse(node)
         self.findings.append(Finding(self.rel, node.lineno, self.function,
@@ -152,6 +189,12 @@ class _Scanner(ast.NodeVisitor):
             self._add(node, "torch.load without map_location loads onto the device the file was saved from")
         elif name in ("cuda.manual_seed", "cuda.manual_seed_all"):
             self._add(node, "seed with torch.manual_seed: it seeds the CPU and every GPU alike")
+        elif (p3d := self._p3d_device_position(node.func)) is not None:
+            p3d_name, position = p3d
+            starred = any(isinstance(a, ast.Starred) for a in node.args)
+            positional = position is not None and len(node.args) > position and not starred
+            if "device" not in keywords and not splat and not positional:
+                self._add(node, f"PyTorch3D's {p3d_name} builds on the CPU without a device; pass device=...")
         elif isinstance(node.func, ast.Attribute) and node.func.attr == "numpy" and not node.args:
             if _is_chain(node.func.value) and not _chain_has_cpu(node.func.value):
                 self._add(node, ".numpy() of a tensor that may be on a GPU; add .cpu() (or .detach().cpu())")
@@ -211,6 +254,11 @@ import numpy as np
 import torch
 import torch as th
 from torch import zeros as z
+import pytorch3d.renderer as r
+from pytorch3d.io import IO
+from pytorch3d.renderer import look_at_view_transform
+from pytorch3d.transforms import Translate
+from pytorch3d.utils import ico_sphere
 
 
 def bad(ctx, x, a):
@@ -223,6 +271,10 @@ def bad(ctx, x, a):
     s = torch.load("f.pt")  # BAD
     torch.cuda.manual_seed(0)  # BAD
     n = x.detach().numpy()  # BAD
+    R, T = look_at_view_transform(2.7, 0, 180)  # BAD
+    lights = r.PointLights(location=((0, 0, 3),))  # BAD
+    mesh = IO().load_mesh("m.ply", True)  # BAD
+    move = Translate(*x)  # BAD
     return torch.tensor([1.0], dtype=torch.float32)  # BAD
 
 
@@ -241,6 +293,9 @@ def good(ctx, x, a, **kw):
     torch.manual_seed(0)
     n = x.detach().cpu().numpy() + (x * 2).cpu().numpy() + x.to("cpu").numpy() + a.numpy()
     t = torch.ones(3, **kw)
+    R, T = look_at_view_transform(2.7, 0, 180, device=ctx.device)
+    lights = r.PointLights(device=ctx.device) + ico_sphere(2, ctx.device) + IO().load_mesh("m.ply", True, "cpu")
+    move = Translate(*x, device=ctx.device)
     return torch.as_tensor(a, device=x.device)
 '''
     path = tmp_path / "nodes" / "sample.py"
@@ -251,7 +306,29 @@ def good(ctx, x, a, **kw):
     assert sorted(f.line for f in found) == expected, "\n".join(map(str, found))
     assert {f.function for f in found} == {"bad", "Field.make"}
     first = min(found, key=lambda f: f.line)
-    assert str(first).startswith("nodes/sample.py:9 in bad: torch.zeros(3)  -- no device=")
+    assert str(first).startswith("nodes/sample.py:14 in bad: torch.zeros(3)  -- no device=")
+
+
+def test_the_pytorch3d_device_positions_match_pytorch3d():
+    import inspect
+
+    import pytorch3d.io
+    import pytorch3d.renderer
+    import pytorch3d.transforms
+    import pytorch3d.utils
+
+    modules = (pytorch3d.renderer, pytorch3d.utils, pytorch3d.io, pytorch3d.transforms)
+    for name, position in P3D_DEVICE.items():
+        fn = next(getattr(m, name) for m in modules if hasattr(m, name))
+        params = [p for p in inspect.signature(fn).parameters.values() if p.name != "self"]
+        device = next(p for p in params if p.name == "device")
+        if position is None:
+            assert device.kind is device.KEYWORD_ONLY, name
+        else:
+            assert params.index(device) == position, name
+    for name, position in P3D_METHODS.items():
+        params = [p for p in inspect.signature(getattr(pytorch3d.io.IO, name)).parameters if p != "self"]
+        assert params.index("device") == position, name
 
 
 # ------------------------------------------------------------------------------------------ device names

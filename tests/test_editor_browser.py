@@ -187,11 +187,16 @@ def test_edit_a_param_and_rerun_with_upstream_cached(page):
 
 
 def test_save_and_reload_keeps_the_graph(page, server):
-    page.get_by_role("button", name="File", exact=True).click()
-    page.get_by_text("Save as…").click()
+    example = ROOT / "graphs" / "render_textured_cow.json"
+    example_bytes = example.read_bytes()
+    assert "example" in page.locator("[data-role=doc-path]").inner_text()
+    page.keyboard.press("Control+s")  # an example is read only: Save asks for a name in the library
+    page.get_by_text("Examples stay as they are: this saves a copy.").wait_for()
+    assert page.get_by_label("File name").input_value() == "render_textured_cow"
     page.get_by_label("File name").fill("my cow")
     page.get_by_label("Save graph").click()
     page.locator(".ng-path", has_text="my cow.json").wait_for()
+    assert example.read_bytes() == example_bytes
     saved = json.loads((server.graph.parent / "my cow.json").read_text())
     raster = next(n for n in saved["nodes"] if n["id"] == "raster")
     assert raster["params"]["image_size"] == 64
@@ -204,4 +209,36 @@ def test_save_and_reload_keeps_the_graph(page, server):
     assert page.locator(".ng-node").count() == len(saved["nodes"])
     assert page.locator(".ng-dirty").count() == 0
     node(page, "render").locator("img[data-preview=images]").wait_for()  # the last preview is replayed
+    # the copy lives in the library, without the example's assets folder: the bundled cow still loads
+    assert not (server.graph.parent / "assets").exists()
+    set_input(light.nth(1), "1.0")
+    assert run_and_wait(page).startswith("done")
+    page.keyboard.press("Control+s")  # now a library graph: saved in place, no dialog
+    page.locator(".ng-dirty").wait_for(state="detached")
+    assert json.loads((server.graph.parent / "my cow.json").read_text())["nodes"] != saved["nodes"]
+    assert example.read_bytes() == example_bytes
+    assert not page.errors, page.errors
+
+
+def test_a_large_graph_far_out_draws_every_link_and_still_connects(page, server):
+    """Zoomed out, nodes are drawn compact with light port elements; links attach and new ones can be dragged."""
+    pairs = 40
+    nodes, links = [], []
+    for i in range(pairs):
+        x, y = (i % 8) * 600, (i // 8) * 300
+        nodes += [{"id": f"c{i}", "type": "ToyConst", "params": {"value": [float(i)]}, "ui": {"pos": [x, y]}},
+                  {"id": f"s{i}", "type": "ToyScale", "params": {}, "ui": {"pos": [x + 300, y]}}]
+        if i < pairs - 1:
+            links.append({"from": [f"c{i}", "out"], "to": [f"s{i}", "x"]})
+    doc = {"format": "nodegraph/1", "name": "many pairs", "nodes": nodes, "links": links}
+    server.api("POST", "/upload", json={"text": json.dumps(doc), "filename": "pairs.json"}).raise_for_status()
+    page.reload()
+    page.wait_for_function(f"document.querySelectorAll('.vue-flow__edge').length === {len(links)}")
+    assert page.evaluate("window.nodegraphEditor.zoom") < 0.45
+    assert node(page, "s0").locator(".ng-port-label").count() == 0  # compact: labels are not drawn
+    last = pairs - 1
+    drag_link(page, handle(page, f"c{last}", "out"), handle(page, f"s{last}", "x"))
+    page.wait_for_function(f"document.querySelectorAll('.vue-flow__edge').length === {len(links) + 1}")
+    saved = doc_on_server(server, lambda d: len(d["links"]) == len(links) + 1)
+    assert {"from": [f"c{last}", "out"], "to": [f"s{last}", "x"]} in saved["links"]
     assert not page.errors, page.errors

@@ -58,7 +58,53 @@ def test_file_picker_offers_allowed_data_folders(lib, tmp_path, monkeypatch):
     (data / "scan.ply").write_text("ply\n")
     monkeypatch.setenv("NODEGRAPH_DATA_DIRS", str(data))
     files = list_files(lib.library_dir, ["ply"])
-    assert [f["value"] for f in files] == [str(data / "scan.ply")]
+    values = [f["value"] for f in files]
+    assert str(data / "scan.ply") in values
+    # the bundled assets are offered under the names the examples use, after the graph's own folder and data
+    assert values[-1].startswith("assets/") and "assets/pedestrian.ply" in values
+
+
+def test_bundled_assets_resolve_from_any_folder_but_nothing_else_does(tmp_path):
+    from nodegraph import paths
+    cow = paths.resolve_asset(tmp_path, "assets/cow_mesh/cow.obj")
+    assert cow == (paths.GRAPHS_DIR / "assets" / "cow_mesh" / "cow.obj").resolve()
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "teapot.obj").write_text("v 0 0 0\n")
+    assert paths.resolve_asset(tmp_path, "assets/teapot.obj") == (tmp_path / "assets" / "teapot.obj").resolve()
+    for outside in ("render_textured_cow.json", "assets/../render_textured_cow.json", "../graphs/assets/teapot.obj"):
+        with pytest.raises(ValueError):
+            paths.resolve_asset(tmp_path, outside)
+
+
+def test_the_default_library_is_never_the_examples_folder(tmp_path, monkeypatch):
+    from nodegraph import paths
+    from nodegraph.server import default_library_dir
+    monkeypatch.delenv("NODEGRAPH_LIBRARY", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    example = paths.GRAPHS_DIR / "render_textured_cow.json"
+    assert default_library_dir(example) == tmp_path / "data" / "nodegraph" / "graphs"
+    assert default_library_dir(None) == tmp_path / "data" / "nodegraph" / "graphs"
+    mine = tmp_path / "proj" / "mine.json"
+    assert default_library_dir(mine) == tmp_path / "proj"
+    monkeypatch.setenv("NODEGRAPH_LIBRARY", str(tmp_path / "lib"))
+    assert default_library_dir(example) == tmp_path / "lib"
+
+
+def test_saving_an_opened_example_writes_a_working_copy_and_leaves_the_example(tmp_path):
+    from nodegraph import paths
+    from nodegraph.graph import from_json
+    from nodegraph.validate import validate
+    example = paths.GRAPHS_DIR / "render_textured_cow.json"
+    before = example.read_bytes()
+    ws = Workspace(Library(tmp_path / "mine"), example)
+    assert ws.info()["collection"] == "examples"
+    saved = ws.save("render_textured_cow")
+    assert saved == {"path": "render_textured_cow.json", "collection": "library", "dirty": False}
+    assert example.read_bytes() == before
+    copy = tmp_path / "mine" / "render_textured_cow.json"
+    assert json.loads(copy.read_text())["nodes"] == json.loads(before)["nodes"]
+    assert validate(from_json(json.loads(copy.read_text()), base_dir=copy.parent)) == []  # assets still found
+    assert ws.problems() == []
 
 
 def test_workspace_edits_autosave_and_survive_a_restart(lib, tmp_path):
@@ -166,7 +212,7 @@ def test_http_api_refuses_escapes_and_survives_garbage(guarded_server):
 def test_save_then_download_round_trips(guarded_server):
     srv = guarded_server
     r = srv.api("POST", "/save", json={"name": "copy of toy"})
-    assert r.status_code == 200 and r.json() == {"path": "copy of toy.json", "dirty": False}
+    assert r.status_code == 200 and r.json() == {"path": "copy of toy.json", "collection": "library", "dirty": False}
     saved = json.loads((srv.graph.parent / "copy of toy.json").read_text())
     download = srv.api("GET", "/download")
     assert 'filename="toy_training.json"' in download.headers["content-disposition"]

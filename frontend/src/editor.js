@@ -6,7 +6,7 @@ import { VueFlow, useVueFlow } from "@vue-flow/core";
 import { MiniMap } from "@vue-flow/minimap";
 import { Api, EventSocket } from "nodegraph-ui/api.js";
 import { Catalogue, History, docToFlow, downstream, emptyDoc, flowToDoc, freshId, linkProblem, makeEdge } from "nodegraph-ui/model.js";
-import { GraphNode, categoryColor, fmtSeconds } from "nodegraph-ui/node.js";
+import { COMPACT_BELOW, GraphNode, categoryColor, fmtSeconds } from "nodegraph-ui/node.js";
 import { Palette, QuickAdd } from "nodegraph-ui/palette.js";
 import { summaryLines } from "nodegraph-ui/summary.js";
 
@@ -26,7 +26,7 @@ export default {
   data() {
     return {
       ready: false, loadError: "", catalogue: null, api: null,
-      meta: emptyDoc(), path: null, dirty: false,
+      meta: emptyDoc(), path: null, collection: null, libraryDir: "", dirty: false,
       run: {}, previews: {}, problems: {}, graphProblems: [],
       running: false, runInfo: "", runOk: null, connected: false,
       hint: "", tip: null, quick: null, toast: null,
@@ -38,6 +38,11 @@ export default {
   },
   computed: {
     title() { return (this.meta.name || "untitled") + (this.dirty ? " •" : ""); },
+    docPlace() {
+      if (!this.path) return "not saved yet";
+      if (this.collection === "examples") return `the example ${this.path}: read only, Save makes a copy in the library`;
+      return this.collection === "library" ? `saved as ${this.libraryDir}/${this.path}` : `opened from ${this.path}`;
+    },
     canUndo() { return this.historyTick >= 0 && this.history.canUndo(); },
     canRedo() { return this.historyTick >= 0 && this.history.canRedo(); },
     selectedId() { return this.selection.length === 1 ? this.selection[0] : null; },
@@ -66,6 +71,8 @@ export default {
       await nextTick();
       this.applyDoc(info.doc, { fit: true, resetHistory: true, keepRun: true });
       this.path = info.path;
+      this.collection = info.collection;
+      this.libraryDir = info.library_dir || "";
       this.dirty = info.dirty;
       this.setProblems(info.problems);
       if (info.startup_problems && info.startup_problems.length)
@@ -95,14 +102,21 @@ export default {
   methods: {
     // ------------------------------------------------------------------ document
     doc() {
-      return flowToDoc(this.meta, this.flow.nodes.value, this.flow.edges.value);
+      return flowToDoc(this.meta, this.flow.nodes.value, this.links());
+    },
+    links() {
+      return this.pendingEdges || this.flow.edges.value;
     },
     applyDoc(doc, { fit = false, resetHistory = false, keepRun = false } = {}) {
       const { nodes, edges } = docToFlow(doc, this.catalogue);
       if (fit && nodes.length) this.preFit(nodes);  // draw at the final zoom at once (level of detail)
       this.meta = { name: doc.name, description: doc.description || "", seed: doc.seed || 0, ui: doc.ui || {} };
       this.flow.setNodes(nodes);
-      this.flow.setEdges(edges);
+      // An opened graph draws its links once its nodes are measured: links drawn before that are drawn
+      // twice (unmeasured, then measured), which was a third of the time to open a 200-node graph.
+      this.pendingEdges = fit && edges.length ? edges : null;
+      this.setEdgesTrusted(this.pendingEdges ? [] : edges);
+      if (this.pendingEdges) setTimeout(() => this.drawPendingEdges(), 1500);  // in case nodes never measure
       if (!keepRun) { this.run = {}; this.clearPreviews(); this.problems = {}; this.graphProblems = []; }
       if (resetHistory) { this.history.reset(this.doc()); this.historyTick++; }
       if (fit) {
@@ -111,22 +125,56 @@ export default {
       }
     },
     preFit(nodes) {
-      const box = this.$refs.canvas ? this.$refs.canvas.getBoundingClientRect() : { width: 1200, height: 800 };
-      const xs = nodes.map((n) => n.position.x), ys = nodes.map((n) => n.position.y);
-      const x0 = Math.min(...xs), y0 = Math.min(...ys), x1 = Math.max(...xs) + 260, y1 = Math.max(...ys) + 220;
-      const zoom = Math.max(0.1, Math.min(1, (0.92 * box.width) / (x1 - x0), (0.92 * box.height) / (y1 - y0)));
-      this.flow.setViewport({ x: (box.width - zoom * (x1 - x0)) / 2 - zoom * x0,
-                              y: (box.height - zoom * (y1 - y0)) / 2 - zoom * y0, zoom });
-      this.zoom = zoom;
+      // Set the final viewport before the nodes are drawn, from estimated node sizes, so they are drawn once at
+      // the right level of detail; afterLayout corrects it from the measured sizes only if it is visibly off.
+      this.canvasBox = this.$refs.canvas ? this.$refs.canvas.getBoundingClientRect() : { width: 1200, height: 800 };
+      const sized = (full) => nodes.map((n) => ({ x: n.position.x, y: n.position.y, ...this.estimateSize(n.data.type, full) }));
+      let view = this.viewportFor(sized(false));
+      if (view.zoom >= COMPACT_BELOW) view = this.viewportFor(sized(true));
+      this.flow.setViewport(view);
+      this.zoom = view.zoom;
+    },
+    estimateSize(type, full) {
+      const spec = this.catalogue.spec(type);
+      const rows = spec ? Math.max(spec.inputs.length, spec.outputs.length) : 0;
+      return { w: 240, h: 40 + rows * 20 + (full && spec ? spec.params.length * 25 : 0) };
+    },
+    viewportFor(boxes, padding = 0.06) {
+      const x0 = Math.min(...boxes.map((b) => b.x)), y0 = Math.min(...boxes.map((b) => b.y));
+      const x1 = Math.max(...boxes.map((b) => b.x + b.w)), y1 = Math.max(...boxes.map((b) => b.y + b.h));
+      const { width, height } = this.canvasBox;
+      const zoom = Math.max(0.1, Math.min(1, width / ((x1 - x0) * (1 + 2 * padding)), height / ((y1 - y0) * (1 + 2 * padding))));
+      return { x: (width - zoom * (x1 - x0)) / 2 - zoom * x0, y: (height - zoom * (y1 - y0)) / 2 - zoom * y0, zoom };
+    },
+    fitMeasured() {
+      const boxes = this.flow.nodes.value.filter((n) => n.dimensions && n.dimensions.width).map((n) => (
+        { x: n.position.x, y: n.position.y, w: n.dimensions.width, h: n.dimensions.height }));
+      if (!boxes.length || !this.canvasBox) { this.flow.fitView({ padding: 0.08, maxZoom: 1 }).then(() => this.onMoveEnd()); return; }
+      const want = this.viewportFor(boxes), now = this.flow.viewport.value;
+      // Moving the viewport forces a layout of every node: skip it when the estimate was close enough.
+      if (Math.abs(want.zoom - now.zoom) > 0.02 * now.zoom || Math.abs(want.x - now.x) > 12 || Math.abs(want.y - now.y) > 12)
+        this.flow.setViewport(want).then(() => this.onMoveEnd());
     },
     onMoveEnd() {
       this.zoom = this.flow.viewport.value.zoom;
     },
+    setEdgesTrusted(edges) {
+      // Links of a document were checked when it was made; checking each again as Vue Flow adds it is O(links^2).
+      this.trustLinks = true;
+      try { this.flow.setEdges(edges); } finally { this.trustLinks = false; }
+    },
+    drawPendingEdges() {
+      if (!this.pendingEdges) return;
+      const edges = this.pendingEdges;
+      this.pendingEdges = null;
+      this.setEdgesTrusted(edges);
+    },
     afterLayout() {
+      this.drawPendingEdges();
       if (!this.pendingLayout) return;
       this.pendingLayout = false;
       if (this.spread()) this.history.stack[this.history.index] = JSON.stringify(this.doc());
-      this.flow.fitView({ padding: 0.08, maxZoom: 1 }).then(() => this.onMoveEnd());
+      this.fitMeasured();
     },
     spread(gap = 18) {
       // Positions written by hand or by the CLI's auto layout do not know how tall a node is drawn: push
@@ -192,7 +240,7 @@ export default {
       this.graphProblems = graph;
     },
     markStale(ids) {
-      const all = downstream(ids, this.flow.edges.value);
+      const all = downstream(ids, this.links());
       const run = { ...this.run };
       for (const id of all) if (run[id]) run[id] = { ...run[id], state: "stale", progress: null };
       this.run = run;
@@ -239,6 +287,7 @@ export default {
       this.addNode(type, at);
     },
     validConnection(conn) {
+      if (this.trustLinks) return true;
       const problem = linkProblem(conn, this.flow.nodes.value, this.flow.edges.value, this.catalogue);
       this.hint = problem || "";
       return !problem;
@@ -342,6 +391,8 @@ export default {
     loaded(info) {
       this.applyDoc(info.doc, { fit: true, resetHistory: true });
       this.path = info.path;
+      this.collection = info.collection;
+      this.libraryDir = info.library_dir || "";
       this.dirty = info.dirty;
       this.setProblems(info.problems);
       if (this.viewer) this.viewer.clear();
@@ -374,21 +425,28 @@ export default {
       }
     },
     async save() {
-      if (!this.path) { this.saveAs(); return; }
+      // Examples are read only: saving one asks for a name in the library (its own name is offered).
+      if (!this.path || this.collection !== "library") { this.saveAs(); return; }
       await this.saveNamed(this.path.replace(/\.json$/, ""));
     },
-    saveAs() {
+    async saveAs() {
       this.saveName = (this.path || this.meta.name || "untitled").replace(/\.json$/, "");
       this.dialogs.save = true;
+      try { this.library = (await this.api.get("/graphs?collection=library")).graphs; } catch (e) { /* offline: no overwrite check */ }
     },
     async saveNamed(name) {
+      const file = name.replace(/\.json$/, "") + ".json";
+      const isCurrent = this.collection === "library" && this.path === file;
+      if (!isCurrent && this.library.some((g) => g.path === file) &&
+          !window.confirm(`${file} is already in the library. Replace it?`)) return;
       await this.syncNow();
       try {
         const res = await this.api.post("/save", { name });
         this.path = res.path;
+        this.collection = res.collection;
         this.dirty = false;
         this.dialogs.save = false;
-        this.notify(`Saved ${res.path}`);
+        this.notify(`Saved ${res.path} in the library`);
       } catch (e) {
         this.notify(`Not saved: ${e.message}`, "error");
       }
@@ -598,11 +656,11 @@ export default {
       <q-btn flat dense round icon="content_paste" @click="paste" class="ng-tb" aria-label="Paste"><q-tooltip>Paste (Ctrl+V)</q-tooltip></q-btn>
       <q-btn flat dense round icon="delete_outline" @click="deleteSelection" class="ng-tb" aria-label="Delete"><q-tooltip>Delete (Del)</q-tooltip></q-btn>
       <q-btn flat dense round icon="fit_screen" @click="fit" class="ng-tb" aria-label="Fit view"><q-tooltip>Fit view (F)</q-tooltip></q-btn>
-      <div class="ng-docname" :title="path ? 'saved as ' + path : 'not saved yet'">
+      <div class="ng-docname" :title="docPlace">
         <input class="ng-name-input" :value="meta.name" aria-label="Graph name"
                @change="meta.name = $event.target.value; commit()">
         <span v-if="dirty" class="ng-dirty" title="unsaved changes (autosaved in the workspace)">●</span>
-        <span class="ng-dim ng-path">{{ path || 'not saved' }}</span>
+        <span class="ng-dim ng-path" data-role="doc-path">{{ collection === 'examples' ? 'example · ' + path : (path || 'not saved') }}</span>
       </div>
       <div class="ng-spacer"></div>
       <span class="ng-runinfo" :class="{'ng-ok': runOk === true, 'ng-fail': runOk === false && !running}" :data-runs="runsFinished" data-role="run-info">{{ runInfo }}</span>
@@ -690,6 +748,8 @@ export default {
       <q-card dark class="ng-dialog">
         <q-card-section class="ng-dialog-title">Save to the library</q-card-section>
         <q-card-section>
+          <div v-if="collection === 'examples'" class="ng-dim">Examples stay as they are: this saves a copy.</div>
+          <div class="ng-dim ng-lib-dir">{{ libraryDir }}</div>
           <q-input dark dense autofocus v-model="saveName" label="File name" suffix=".json" aria-label="File name"
                    @keydown.enter="saveNamed(saveName)"/>
         </q-card-section>

@@ -4,19 +4,52 @@ import { Handle, Position } from "@vue-flow/core";
 import { ParamWidget } from "nodegraph-ui/widgets.js";
 import { LossPlot } from "nodegraph-ui/plot.js";
 
-const STATE_TEXT = { waiting: "waiting", running: "running", cached: "cached", done: "done", error: "error",
-                     stale: "edited" };
-
-export const GraphNode = {
-  name: "GraphNode",
-  components: { Handle, ParamWidget, LossPlot },
-  props: ["id", "data", "selected"],
-  inject: ["ng"],
+// A port's connection point. Vue Flow's Handle is a component with its own reactive state and listeners;
+// mounting hundreds of them dominates opening a large graph. Edges only need an element with Handle's classes
+// and data attributes (Vue Flow measures handles from the DOM, and finds link targets the same way), so a
+// node far out draws that plain element and switches to the real Handle, which can start a drag, once the
+// pointer reaches it.
+const PortHandle = {
+  name: "PortHandle",
+  components: { Handle },
+  props: ["live", "nodeId", "port", "type", "color"],
   setup() {
     return { Position };
   },
   computed: {
-    compact() { return this.ng.zoom < 0.45 && !this.selected; },  // level of detail: params hidden when far out
+    side() { return this.type === "source" ? "right" : "left"; },
+    plainClass() {
+      return ["vue-flow__handle", `vue-flow__handle-${this.side}`, `vue-flow__handle-${this.port.name}`, "nodrag", "nopan",
+              this.type, "connectable", "connectablestart", "connectableend", "connectionindicator"];
+    },
+  },
+  template: `
+  <Handle v-if="live" :type="type" :position="side === 'right' ? Position.Right : Position.Left" :id="port.name"
+          class="ng-handle" :class="{'ng-handle-multi': port.multiple && type === 'target'}"
+          :style="{background: color}" :data-port="port.name" :data-type="port.type"/>
+  <div v-else class="ng-handle" :class="[plainClass, {'ng-handle-multi': port.multiple && type === 'target'}]"
+       :style="{background: color}" :data-port="port.name" :data-type="port.type" :data-handleid="port.name"
+       :data-nodeid="nodeId" :data-handlepos="side" :data-id="'ng-' + nodeId + '-' + port.name + '-' + type"></div>`,
+};
+
+export const COMPACT_BELOW = 0.45;  // zoom under which nodes are drawn in their compact form
+
+const STATE_TEXT = { waiting: "waiting", running: "running", cached: "cached", done: "done", error: "error",
+                     stale: "edited" };
+
+const NodeBody = {
+  name: "NodeBody",
+  components: { PortHandle, ParamWidget, LossPlot },
+  props: ["id", "data", "selected"],
+  inject: ["ng"],
+  data() {
+    return { hovered: false };
+  },
+  computed: {
+    // Level of detail: far out, labels, ids and params are unreadable, so they are not drawn, and ports are
+    // plain elements until the pointer first reaches the node (see PortHandle).
+    compact() { return this.ng.zoom < COMPACT_BELOW && !this.selected; },
+    live() { return !this.compact || this.hovered || this.selected; },
     spec() { return this.ng.catalogue.spec(this.data.type); },
     run() { return this.ng.run[this.id] || {}; },
     state() { return this.run.state || ""; },
@@ -56,16 +89,18 @@ export const GraphNode = {
     fmtLoss(v) { return v == null ? "–" : Math.abs(v) >= 0.01 ? v.toFixed(4) : v.toExponential(2); },
   },
   template: `
-  <div class="ng-node" :class="['ng-state-' + (state || 'idle'), {'ng-compact': compact, 'ng-selected': selected, 'ng-has-error': state === 'error' || nodeProblems.length, 'ng-unknown': !spec}]"
+  <div class="ng-node" @mouseenter.once="hovered = true" :class="['ng-state-' + (state || 'idle'), {'ng-compact': compact, 'ng-selected': selected, 'ng-has-error': state === 'error' || nodeProblems.length, 'ng-unknown': !spec}]"
        :style="{'--cat': catColor}" :data-node-id="id">
     <div class="ng-head" @mouseenter="ng.showDoc($event, id)" @mouseleave="ng.hideTip()">
       <span class="ng-title">{{ data.type }}</span>
-      <span class="ng-id">{{ id }}</span>
+      <span v-if="!compact" class="ng-id">{{ id }}</span>
+      <template v-if="!compact">
       <span v-if="spec && spec.flags.learnable" class="ng-flag" title="learnable: trained by an Optimize node">L</span>
       <span v-if="spec && spec.flags.stochastic" class="ng-flag" title="stochastic: a new value each run">~</span>
+      </template>
       <span class="ng-spacer"></span>
       <span v-if="badge" class="ng-badge" :class="'ng-badge-' + state" :data-state="state">{{ badge }}</span>
-      <button class="ng-icon nodrag" title="run up to this node" @click.stop="ng.runTo(id)">▶</button>
+      <button v-if="!compact" class="ng-icon nodrag" title="run up to this node" @click.stop="ng.runTo(id)">▶</button>
     </div>
     <div v-if="!spec" class="ng-errline">unknown node type {{ data.type }}</div>
     <div v-if="progress" class="ng-progress">
@@ -75,17 +110,14 @@ export const GraphNode = {
     <div class="ng-ports" v-if="rows.length">
       <div v-for="(row, i) in rows" :key="i" class="ng-row">
         <div class="ng-in" v-if="row[0]" @mouseenter="ng.showPort($event, id, row[0], 'in')" @mouseleave="ng.hideTip()">
-          <Handle type="target" :position="Position.Left" :id="row[0].name" class="ng-handle"
-                  :class="{'ng-handle-multi': row[0].multiple}"
-                  :style="{background: color(row[0].type)}" :data-port="row[0].name" :data-type="row[0].type"/>
-          <span class="ng-port-label" :class="{'ng-optional': row[0].optional}">{{ row[0].name }}</span>
+          <PortHandle :live="live" :node-id="id" :port="row[0]" type="target" :color="color(row[0].type)"/>
+          <span v-if="!compact" class="ng-port-label" :class="{'ng-optional': row[0].optional}">{{ row[0].name }}</span>
         </div>
         <div v-else></div>
         <div class="ng-out" v-if="row[1]" @mouseenter="ng.showPort($event, id, row[1], 'out')" @mouseleave="ng.hideTip()"
              @click.stop="ng.pinPort($event, id, row[1])">
-          <span class="ng-port-label">{{ row[1].name }}</span>
-          <Handle type="source" :position="Position.Right" :id="row[1].name" class="ng-handle"
-                  :style="{background: color(row[1].type)}" :data-port="row[1].name" :data-type="row[1].type"/>
+          <span v-if="!compact" class="ng-port-label">{{ row[1].name }}</span>
+          <PortHandle :live="live" :node-id="id" :port="row[1]" type="source" :color="color(row[1].type)"/>
         </div>
       </div>
     </div>
@@ -107,6 +139,22 @@ export const GraphNode = {
     <LossPlot v-if="plot" :series="plot.series" class="nodrag"/>
     <div v-if="has3d" class="ng-3d-link nodrag" @click.stop="ng.focus3d(id)">◈ shown in the 3D view</div>
   </div>`,
+};
+
+// What Vue Flow passes to a custom node. Declared so that they do not land on the DOM as attributes.
+const FLOW_NODE_PROPS = ["id", "type", "data", "events", "selected", "resizing", "dragging", "connectable", "position",
+  "dimensions", "isValidTargetPos", "isValidSourcePos", "parent", "parentNodeId", "zIndex", "targetPosition",
+  "sourcePosition", "label", "dragHandle"];
+
+// The node type registered with Vue Flow: a thin shell. Vue Flow re-renders it whenever the node's wrapper
+// renders (measuring, dragging: it passes a fresh `events` object each time); the shell hands NodeBody only
+// what the body shows, so the body is not re-rendered for those.
+export const GraphNode = {
+  name: "GraphNode",
+  components: { NodeBody },
+  props: FLOW_NODE_PROPS,
+  emits: ["updateNodeInternals"],
+  template: `<NodeBody :id="id" :data="data" :selected="selected"/>`,
 };
 
 export function fmtSeconds(s) {

@@ -17,23 +17,42 @@ DEFAULT_GRAPH = paths.GRAPHS_DIR / "render_textured_cow.json"
 __all__ = ["serve", "make_workspace"]
 
 
+def user_library_dir() -> Path:
+    """Where the editor saves graphs by default: ``$XDG_DATA_HOME/nodegraph/graphs`` (~/.local/share/...)."""
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "nodegraph" / "graphs"
+
+
+def default_library_dir(graph: Path | None) -> Path:
+    """``NODEGRAPH_LIBRARY``, else the opened graph's folder, else the user library.
+
+    The bundled examples are never the default library, so saving an example writes a copy and never
+    overwrites it (``--library graphs`` is how a maintainer edits the examples themselves).
+    """
+    if os.environ.get("NODEGRAPH_LIBRARY"):
+        return Path(os.environ["NODEGRAPH_LIBRARY"])
+    if graph is not None and not paths.is_inside(graph.parent.resolve(), paths.GRAPHS_DIR.resolve()):
+        return graph.parent
+    return user_library_dir()
+
+
 def make_workspace(graph_path: str | Path | None = None, library_dir: str | Path | None = None,
                    state_dir: str | Path | None = None):
-    """The workspace ``serve`` uses: library = ``NODEGRAPH_LIBRARY`` or the graph's folder (else graphs/)."""
+    """The workspace ``serve`` uses (library: see :func:`default_library_dir`)."""
     from nodegraph.server.library import Library
     from nodegraph.server.workspace import Workspace, default_state_dir
 
     if graph_path is None and DEFAULT_GRAPH.is_file():
         graph_path = DEFAULT_GRAPH
     graph = Path(graph_path).resolve() if graph_path else None
-    library_dir = library_dir or os.environ.get("NODEGRAPH_LIBRARY") or (graph.parent if graph else paths.GRAPHS_DIR)
+    library_dir = library_dir or default_library_dir(graph)
     state = Path(state_dir) if state_dir else default_state_dir()
     return Workspace(Library(Path(library_dir)), graph, autosave_path=state / "autosave.json",
                      out_root=Path.cwd() / "out")
 
 
 def serve(host: str = "127.0.0.1", port: int = 8080, graph_path: str | Path | None = None,
-          token: str | None = None) -> None:
+          token: str | None = None, library_dir: str | Path | None = None) -> None:
     """Start the editor on ``host:port`` with ``graph_path`` open (blocks until stopped).
 
     A non-local host always needs a token: one is generated and printed when none is given.
@@ -44,11 +63,11 @@ def serve(host: str = "127.0.0.1", port: int = 8080, graph_path: str | Path | No
 
     if token is None and not is_local(host):
         token = new_token()
-    workspace = make_workspace(graph_path)
+    workspace = make_workspace(graph_path, library_dir)
     editor_app.configure(workspace, token)
     shown = "localhost" if host in ("0.0.0.0", "::") else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
-    print(f"nodegraph editor: {url}", flush=True)
+    print(f"nodegraph editor: {url}  (saving to {workspace.library.library_dir})", flush=True)
     if workspace.startup_problems:
         for p in workspace.startup_problems:
             print(f"  cannot open {graph_path}: {p.get('node') or ''} {p.get('field') or ''} {p['message']}",

@@ -1,4 +1,4 @@
-"""``python -m nodegraph.server [--host H] [--port P] [--graph G] [--token T]``: the editor without the CLI."""
+"""``python -m nodegraph.server [--host H] [--port P] [--graph G] [--token T] [--library DIR]``: the editor without the CLI."""
 import argparse
 
 from nodegraph.server import serve
@@ -8,5 +8,6 @@ parser.add_argument("--host", default="127.0.0.1")
 parser.add_argument("--port", type=int, default=8080)
 parser.add_argument("--graph", default=None)
 parser.add_argument("--token", default=None)
+parser.add_argument("--library", default=None)
 args = parser.parse_args()
-serve(args.host, args.port, args.graph, args.token)
+serve(args.host, args.port, args.graph, args.token, args.library)

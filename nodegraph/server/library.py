@@ -84,6 +84,15 @@ class Library:
         return graph.save(self.save_path(name))
 
 
+def _picker_value(path: Path, root: Path, graph_dir: Path) -> str:
+    """What the file picker writes into a param: a name that resolves back to ``path`` (nodegraph.paths)."""
+    if root == graph_dir:
+        return path.relative_to(graph_dir).as_posix()
+    if root == paths.BUNDLED_ASSETS.resolve():
+        return path.relative_to(paths.GRAPHS_DIR.resolve()).as_posix()  # "assets/...", as the examples write it
+    return str(path)
+
+
 def list_files(base_dir: Path, extensions: list[str] | None = None) -> list[dict]:
     """Files the picker may offer: under the graph's folder and the allowed data folders, never outside them.
 
@@ -108,6 +117,5 @@ def list_files(base_dir: Path, extensions: list[str] | None = None) -> list[dict
             if not real.is_file() or real in seen or not any(paths.is_inside(real, r) for r in roots):
                 continue
             seen.add(real)
-            value = path.relative_to(roots[0]).as_posix() if root == roots[0] else str(path)
-            out.append({"value": value, "root": str(root), "size": real.stat().st_size})
+            out.append({"value": _picker_value(path, root, roots[0]), "root": str(root), "size": real.stat().st_size})
     return sorted(out, key=lambda f: (f["root"] != str(roots[0]), f["value"]))

@@ -85,16 +85,24 @@ class Workspace:
     # ------------------------------------------------------------------ documents
     def info(self) -> dict:
         """The working document and where it lives (what the editor loads on start)."""
-        return {"doc": self.doc, "path": self._shown_path(), "dirty": self.dirty, "base_dir": str(self.base_dir),
+        return {"doc": self.doc, "path": self._shown_path(), "collection": self._collection(), "dirty": self.dirty,
+                "base_dir": str(self.base_dir), "library_dir": str(self.library.library_dir),
                 "problems": self.problems(), "startup_problems": self.startup_problems}
+
+    def _collection(self) -> str | None:
+        """Where the document was opened from: "library" (Save writes it back), "examples" (read only), None."""
+        if self.path is None:
+            return None
+        for which in ("library", "examples"):
+            if paths.is_inside(self.path, self.library.root(which)):
+                return which
+        return None
 
     def _shown_path(self) -> str | None:
         if self.path is None:
             return None
-        for root in (self.library.library_dir, self.library.examples_dir):
-            if paths.is_inside(self.path, root):
-                return self.path.relative_to(root).as_posix()
-        return self.path.name
+        which = self._collection()
+        return self.path.relative_to(self.library.root(which)).as_posix() if which else self.path.name
 
     def open_file(self, path: Path) -> dict:
         path = Path(path).resolve()
@@ -149,9 +157,10 @@ class Workspace:
             target = self.library.save_path(name)
             graph = from_json(self.doc, base_dir=self.base_dir)
             graph.save(target)
-            self.path, self.dirty = target, False
+            # Relative asset names now resolve from the saved file's folder (the bundled assets stay reachable).
+            self.path, self.base_dir, self.dirty = target, target.parent, False
             self._autosave()
-        return {"path": self._shown_path(), "dirty": False}
+        return {"path": self._shown_path(), "collection": self._collection(), "dirty": False}
 
     # ------------------------------------------------------------------ autosave
     def _autosave(self) -> None:
