@@ -31,9 +31,9 @@ def normalized(mesh):
 def view_cameras(num_views: int, azimuth_range: float, azimuth_offset: float, elevation: float, dist: float,
                  fov: float, device) -> FoVPerspectiveCameras:
     """The tutorials' ring of cameras: azimuths ``linspace(-range, range, n) + 180 + offset`` at one elevation."""
-    elev = torch.full((num_views,), elevation)
-    azim = torch.linspace(-azimuth_range, azimuth_range, num_views) + 180.0 + azimuth_offset
-    R, T = look_at_view_transform(dist=dist, elev=elev, azim=azim)
+    elev = torch.full((num_views,), elevation, device=device)
+    azim = torch.linspace(-azimuth_range, azimuth_range, num_views, device=device) + 180.0 + azimuth_offset
+    R, T = look_at_view_transform(dist=dist, elev=elev, azim=azim, device=device)
     return FoVPerspectiveCameras(R=R, T=T, fov=fov, device=device)
 
 
@@ -123,7 +123,7 @@ def RandomCameraBatch(ctx, cameras, images, silhouettes, batch_size):
     for field, value in (("images", images), ("silhouettes", silhouettes)):
         if value is not None and value.shape[0] != n:
             ctx.fail(field, f"has {value.shape[0]} views but there are {n} cameras")
-    idx = torch.randperm(n)[:batch_size]
+    idx = torch.randperm(n, device="cpu")[:batch_size]  # drawn on the CPU: the same views on any device
     dev_idx = idx.to(ctx.device)
     return {"cameras": cameras[idx.to(cameras.device)],
             "images": None if images is None else images[dev_idx.to(images.device)],

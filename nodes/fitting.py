@@ -59,7 +59,7 @@ def RandomViews(ctx, cameras, images, images2, count):
     for field, value in (("images", images), ("images2", images2)):
         if value is not None and value.shape[0] != n:
             ctx.fail(field, f"has {value.shape[0]} images but there are {n} cameras")
-    index = torch.randperm(n)[:count]
+    index = torch.randperm(n, device="cpu")[:count]  # drawn on the CPU: the same views on any device
     pick = index.to(cameras.device)
     return {"cameras": cameras[index.tolist()], "images": None if images is None else images[pick],
-            "images2": None if images2 is None else images2[pick], "index": index}
+            "images2": None if images2 is None else images2[pick], "index": index.to(ctx.device)}

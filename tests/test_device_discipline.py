@@ -69,18 +69,7 @@ ALLOWED: dict[tuple[str, str], str] = {}
 
 # The same, for problems in files another change owns and is fixing. Marked so they are not mistaken for
 # deliberate exceptions; an entry that no longer matches anything is simply unused (not an error).
-PENDING: dict[tuple[str, str], str] = {
-    ("nodes/datasets.py", "view_cameras"):
-        "PENDING (fixed by the datasets/losses engineer): elev/azim made on the CPU and look_at_view_transform "
-        "called without device=; FoVPerspectiveCameras(device=) moves R and T, so it runs on CUDA, but the "
-        "cameras should be built on the device",
-    ("nodes/datasets.py", "RandomCameraBatch"):
-        "PENDING (fixed by the datasets/losses engineer): torch.randperm draws on the CPU on purpose (the same "
-        "views on a CPU and a GPU) and is moved before use; to be written device='cpu'",
-    ("nodes/fitting.py", "RandomViews"):
-        "PENDING (fixed by the datasets/losses engineer): torch.randperm on the CPU, moved before indexing, but "
-        "the `index` output stays a CPU tensor while every other Tensor output is on the run's device",
-}
+PENDING: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)
