@@ -125,7 +125,13 @@ def measure_previews(page, srv: EditorServer, size: int, iterations: int, device
     page.goto(srv.url)
     page.wait_for_selector("[data-node-id=optimize]")
 
-    def run(preview_every: int) -> tuple[float, list]:
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Performance.enable")
+
+    def browser_busy_s() -> float:
+        return next(m["value"] for m in cdp.send("Performance.getMetrics")["metrics"] if m["name"] == "TaskDuration")
+
+    def run(preview_every: int) -> dict:
         for node in doc["nodes"]:
             if node["type"] == "Optimize":
                 node["params"]["preview_every"] = preview_every
@@ -139,26 +145,43 @@ def measure_previews(page, srv: EditorServer, size: int, iterations: int, device
                                                  attributeFilter: ["src"]}); }""", doc)
         srv.api("PUT", "/document", json={"doc": doc}).raise_for_status()
         body = {"device": device} if device else {}
+        cpu0, busy0 = process_cpu_s(srv.proc.pid), browser_busy_s()
         srv.api("POST", "/run", json=body).raise_for_status()
         srv.wait_idle(3600)
-        seconds = srv.api("GET", "/status").json()["nodes"]["optimize"]["seconds"]
+        cpu1, busy1 = process_cpu_s(srv.proc.pid), browser_busy_s()
+        state = srv.api("GET", "/status").json()["nodes"]["optimize"]
+        seconds, progress = state["seconds"], state.get("progress") or {}
         time.sleep(0.5)
-        return seconds, page.evaluate("() => window.__shots")
-
-    run(0)  # warm-up: loads the mesh, caches the static part
-    base, with_previews, rates, shown = [], [], [], []
-    for _ in range(repeats):  # alternate, so drift on a shared machine hits both alike
-        base.append(run(0)[0])
-        seconds, shots = run(1)
-        with_previews.append(seconds)
+        shots = page.evaluate("() => window.__shots")
         span = (shots[-1] - shots[0]) / 1000 if len(shots) > 1 else 0.0
-        rates.append((len(shots) - 1) / span if span > 0 else 0.0)
-        shown.append(len(shots))
-    b, w = statistics.median(base), statistics.median(with_previews)
+        return {"loop_s": seconds, "server_cpu_s": cpu1 - cpu0, "browser_busy_s": busy1 - busy0,
+                "tap_share": progress.get("preview_s", 0.0) / max(progress.get("elapsed_s") or 1.0, 1e-9),
+                "shown": len(shots), "rate": (len(shots) - 1) / span if span > 0 else 0.0}
+
+    run(1)  # warm-up: loads the mesh, caches the static part
+    without, with_previews = [], []
+    for _ in range(repeats):  # alternate (each run differs from the last, so the trainer re-runs, not cached)
+        without.append(run(0))
+        with_previews.append(run(1))
+    med = lambda runs, key: statistics.median(r[key] for r in runs)  # noqa: E731
+    b, w = med(without, "loop_s"), med(with_previews, "loop_s")
+    cb, cw = med(without, "server_cpu_s"), med(with_previews, "server_cpu_s")
     return {"iterations": iterations, "image_size": size, "faces_per_pixel": faces_per_pixel or "graph's",
             "repeats": repeats, "loop_s_without_previews": b, "loop_s_with_previews": w,
             "iterations_per_s": iterations / b, "slowdown_pct": 100 * (w / b - 1),
-            "preview_frames_shown": statistics.median(shown), "preview_updates_per_s": statistics.median(rates)}
+            "slowdown_pct_each": [100 * (x["loop_s"] / y["loop_s"] - 1) for x, y in zip(with_previews, without)],
+            "server_cpu_pct": 100 * (cw / cb - 1),
+            "loop_share_in_previews_pct": 100 * med(with_previews, "tap_share"),
+            "browser_busy_s_per_s": med(with_previews, "browser_busy_s") / w,
+            "browser_busy_s_per_s_without": med(without, "browser_busy_s") / b,
+            "runs_without": without, "runs_with": with_previews,
+            "preview_frames_shown": med(with_previews, "shown"), "preview_updates_per_s": med(with_previews, "rate")}
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and all its threads, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -205,10 +228,16 @@ def main() -> None:
     if "previews" in figures:
         pv = figures["previews"]
         print(f"previews: {pv['iterations']} its at {pv['image_size']} px, faces_per_pixel {pv['faces_per_pixel']}, "
-              f"median of {pv['repeats']} alternating runs: loop {pv['loop_s_without_previews']:.2f} s "
+              f"median of {pv['repeats']} alternating pairs: loop {pv['loop_s_without_previews']:.2f} s "
               f"({pv['iterations_per_s']:.1f} it/s) without, {pv['loop_s_with_previews']:.2f} s with previews "
-              f"({pv['slowdown_pct']:+.1f} %, target < 3 %); {pv['preview_frames_shown']:.0f} frames shown, "
-              f"{pv['preview_updates_per_s']:.1f} updates/s (target >= 5; at most min(it/s, ~10))")
+              f"({pv['slowdown_pct']:+.1f} %; pairs " + ", ".join(f"{x:+.0f}" for x in pv["slowdown_pct_each"]) +
+              " %; target < 3 %)")
+        print(f"  the loop's own time in preview taps: {pv['loop_share_in_previews_pct']:.2f} % (budget 3 %)")
+        print(f"  server process CPU time {pv['server_cpu_pct']:+.1f} % with previews (training, encoding, sending); "
+              f"browser main thread busy {100 * pv['browser_busy_s_per_s']:.0f} % of the time "
+              f"({100 * pv['browser_busy_s_per_s_without']:.0f} % without previews)")
+        print(f"  {pv['preview_frames_shown']:.0f} frames shown, {pv['preview_updates_per_s']:.1f} updates/s "
+              f"(target >= 5; at most min(it/s, ~10))")
 
 
 if __name__ == "__main__":

@@ -156,7 +156,8 @@ class TrainingLoop:
         self._last_progress = now
         losses = {k: float(v[-1]) for k, v in self.history.items() if v}
         self.ex.bus.emit("progress", node=self.trainer, iteration=iteration, total=total,
-                         loss=losses.get("total"), losses=losses, lr=lr)
+                         loss=losses.get("total"), losses=losses, lr=lr, elapsed_s=round(now - self._started, 4),
+                         preview_s=round(self._tap_seconds, 4))
         self.ex.previews.plot(self.trainer, "history", self.history_floats(), force=force)
 
     def tap(self, iteration: int) -> None:

@@ -281,11 +281,14 @@ class Workspace:
         elif kind == "node_started":
             self.node_states[node] = {"state": "running"}
         elif kind == "node_finished":
+            last = self.node_states.get(node, {}).get("progress")
             self.node_states[node] = {"state": "cached" if event.get("cached") else "done",
                                       "seconds": event.get("seconds"), "outputs": event.get("outputs")}
+            if last and not event.get("cached"):
+                self.node_states[node]["progress"] = last  # a trainer's final iteration count and losses
         elif kind == "progress":
             self.node_states.setdefault(node, {"state": "running"})["progress"] = {
-                k: event.get(k) for k in ("iteration", "total", "loss", "losses")}
+                k: event.get(k) for k in ("iteration", "total", "loss", "losses", "elapsed_s", "preview_s")}
         elif kind == "node_error" and node:
             self.node_states[node] = {"state": "error", "message": event.get("message"),
                                       "field": event.get("field")}
