@@ -63,6 +63,10 @@ async def test_training_run_streams_node_progress_plot_and_finish_events_in_orde
     assert total[0][0] == 1 and total[-1][0] == 150 and len(total) <= protocol.MAX_PLOT_POINTS
     opt_done = events[finished[-1]]
     assert opt_done["outputs"]["final_loss"]["kind"] == "float"
+    # the loop reports its own time in preview taps (the toy graph has a loss-plot only: no taps)
+    assert progress[-1]["elapsed_s"] > 0 and progress[-1]["preview_s"] == 0.0
+    kept = server.api("GET", "/status").json()["nodes"]["opt"]
+    assert kept["state"] == "done" and kept["progress"]["iteration"] == 150  # a finished trainer keeps it
 
 
 async def test_render_run_sends_png_previews_as_binary_frames_and_reuses_cache(server):

@@ -450,3 +450,29 @@ def test_loaded_graph_api(graphs_dir, tmp_path):
                                                             "src_points.num_samples": 100,
                                                             "trg_points.num_samples": 100})
     assert len(history(out)["total"]) == 2
+
+
+SLOW_TAPS: list[int | None] = []
+
+
+@node(category="test", preview=True, inputs=[Input("x", "Any")])
+def TrainingTestSlowTap(ctx, x):
+    """A preview that takes 5 ms (test-only): the loop must give it at most its 3 % budget."""
+    import time
+    time.sleep(0.005)
+    SLOW_TAPS.append(ctx.iteration)
+
+
+def test_preview_taps_stay_within_their_share_of_the_loop_and_report_it(tmp_path):
+    g = mse_graph("slow taps", iterations=400, preview_every=1, lr=0.01)
+    g.add_node("TrainingTestSlowTap", "tap")
+    g.connect("w", "tensor", "tap", "x")
+    progress = []
+    g.executor.bus.subscribe(lambda e: progress.append(e) if e["type"] == "progress" else None)
+    SLOW_TAPS.clear()
+    g.run(device="cpu", out_dir=tmp_path)
+    last = progress[-1]
+    in_loop = [it for it in SLOW_TAPS if it is not None]
+    assert 1 <= len(in_loop) < 400  # the first tap runs; most are skipped for the budget
+    assert last["preview_s"] >= 0.005 * len(in_loop)
+    assert last["preview_s"] <= 0.03 * last["elapsed_s"] + 0.01  # 3 % budget, overshot by one tap at most
