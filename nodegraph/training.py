@@ -20,6 +20,7 @@ import torch
 from nodegraph import registry
 from nodegraph.context import RunContext
 from nodegraph.errors import Cancelled, NodeError
+from nodegraph.ratelimit import RateLimit
 
 if TYPE_CHECKING:
     from nodegraph.executor import Executor
@@ -93,9 +94,8 @@ class TrainingLoop:
         self.history: dict[str, list] = {"total": []}
         self.iteration = 0
         self.preview_budget = preview_budget
-        self.min_tap_interval = 1.0 / preview_hz
+        self._tap_rate = RateLimit(preview_hz, clock=time.perf_counter)
         self._tap_seconds = 0.0
-        self._last_tap = -math.inf
         self._started = time.perf_counter()
         self._last_progress = -math.inf
         self.memo: dict[str, dict] = {}
@@ -170,9 +170,8 @@ class TrainingLoop:
             return
         now = time.perf_counter()
         elapsed = now - self._started
-        if now - self._last_tap < self.min_tap_interval or self._tap_seconds > self.preview_budget * elapsed:
+        if self._tap_seconds > self.preview_budget * elapsed or not self._tap_rate.ready(now):
             return
-        self._last_tap = now
         devices = [self.ex.device] if self.ex.device.type == "cuda" else []
         saved_memo = self.memo
         with torch.no_grad(), torch.random.fork_rng(devices=devices):

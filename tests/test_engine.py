@@ -208,7 +208,7 @@ def test_same_seed_gives_the_same_losses_and_stochastic_nodes_change_per_iterati
 def test_preview_taps_run_under_no_grad_and_do_not_change_the_losses():
     toy_nodes.SEEN.clear()
     with_taps = training_graph(iterations=30, sigma=0.1)
-    with_taps.executor.previews.min_interval = 0
+    with_taps.executor.previews.max_hz = 0  # every frame
     losses = with_taps.run(device="cpu")["opt"]["history"].series["total"]
     in_loop = [it for it, _ in toy_nodes.SEEN if it is not None]
     assert in_loop, "the tap never ran inside the loop"
