@@ -520,6 +520,7 @@ def test_pose_and_render_graph(graphs_dir, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")  # a repeatable run (conftest.py)
 def test_smplify_fit_recovers_the_known_pose(graphs_dir, tmp_path):
     g = nodegraph.load(graphs_dir / "smplify_fit_keypoints.json")
     g.set_param("raster", "image_size", 96)  # the target render is only the overlay's background

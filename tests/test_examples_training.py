@@ -20,6 +20,7 @@ from nodegraph.graph import Graph
 
 EXAMPLES = ["camera_pose_teapot.json", "camera_pose_cow_textured.json", "deform_sphere_to_cow.json",
             "fit_mesh_to_pointcloud.json", "fit_textured_mesh.json"]
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # quality bars on repeatable runs (conftest.py)
 TRUE_CAMERA = torch.tensor([0.0, 3 * math.sin(math.radians(50)), 3 * math.cos(math.radians(50))])
 
 

@@ -87,6 +87,7 @@ def test_pointcloud_to_volume_cpu_form(graphs_dir, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")  # a repeatable run (conftest.py)
 def test_fit_textured_volume_cpu_form_learns_the_cow(graphs_dir, tmp_path):
     g = load_cpu_sized(graphs_dir, "fit_textured_volume")
     out = g.run(device="cpu", out_dir=tmp_path)
@@ -100,6 +101,7 @@ def test_fit_textured_volume_cpu_form_learns_the_cow(graphs_dir, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")  # a repeatable run (conftest.py)
 def test_fit_simple_nerf_cpu_form_learns_the_cow(graphs_dir, tmp_path):
     g = load_cpu_sized(graphs_dir, "fit_simple_nerf")
     out = g.run(device="cpu", out_dir=tmp_path)
