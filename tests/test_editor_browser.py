@@ -242,3 +242,33 @@ def test_a_large_graph_far_out_draws_every_link_and_still_connects(page, server)
     saved = doc_on_server(server, lambda d: len(d["links"]) == len(links) + 1)
     assert {"from": [f"c{last}", "out"], "to": [f"s{last}", "x"]} in saved["links"]
     assert not page.errors, page.errors
+
+
+def test_a_deformation_updates_the_3d_view_while_it_trains(page, server):
+    doc = json.loads((ROOT / "graphs" / "deform_sphere_to_cow.json").read_text())
+    for n in doc["nodes"]:  # a small form of the example: a level-2 sphere, 500 samples, 60 iterations
+        if n["id"] == "optimize":
+            n["params"].update(iterations=60, preview_every=1)
+        if n["id"] in ("src_points", "trg_points"):
+            n["params"]["num_samples"] = 500
+        if n["id"] == "sphere":
+            n["params"]["level"] = 2
+    server.api("POST", "/upload", json={"text": json.dumps(doc), "filename": "deform.json"}).raise_for_status()
+    page.reload()
+    node(page, "preview").wait_for()
+    server.api("POST", "/run", json={}).raise_for_status()
+    shown_while_training, deadline = set(), time.monotonic() + 120
+    while time.monotonic() < deadline:
+        state = page.evaluate("""() => { const ed = window.nodegraphEditor;
+            const mesh = ed.viewer && ed.viewer.objects['preview.mesh'];
+            return {running: ed.running || ed.runsFinished === 0, error: ed.view3dError,
+                    vertex: mesh ? Array.from(mesh.geometry.attributes.position.array.slice(0, 3)) : null}; }""")
+        assert not state["error"], state["error"]
+        if not state["running"]:
+            break
+        if state["vertex"]:
+            shown_while_training.add(tuple(state["vertex"]))
+        time.sleep(0.05)
+    assert len(shown_while_training) >= 2  # the mesh in the 3D view moved while the loop ran
+    assert page.locator(".ng-side canvas").is_visible()  # the side panel opened on the first mesh
+    assert not page.errors, page.errors
