@@ -99,9 +99,9 @@ class PreviewSink:
 
     def due(self, node: str, port: str, force: bool = False) -> bool:
         with self._lock:
-            rate = self._rates.setdefault((node, port), RateLimit(self.max_hz))
-            # a frame a trainer's tap made is already paced by the loop: pass it when nearly due, not drop it
-            return force or rate.ready(time.monotonic() + 0.1 * rate.interval)
+            # slack: a frame a trainer's tap made is already paced by the loop; pass it when nearly due
+            rate = self._rates.setdefault((node, port), RateLimit(self.max_hz, slack=0.1))
+            return force or rate.ready(time.monotonic())
 
     def image(self, node: str, port: str, images: torch.Tensor, force: bool = False, **meta: Any) -> None:
         if not self.due(node, port, force):

@@ -7,20 +7,22 @@ the limit on average, and a long pause does not earn a burst afterwards.
 """
 from __future__ import annotations
 
-import time
-
 
 class RateLimit:
-    """``ready()`` is true at most ``hz`` times a second on average (``hz <= 0``: always)."""
+    """``ready(now)`` is true at most ``hz`` times a second on average (``hz <= 0``: always).
 
-    def __init__(self, hz: float, clock=time.monotonic) -> None:
+    ``slack`` (a fraction of the interval) lets a call that comes that much early pass: a limit that checks
+    calls another limit has already paced (on another clock) should not drop them for a few microseconds.
+    """
+
+    def __init__(self, hz: float, slack: float = 0.0) -> None:
         self.interval = 1.0 / hz if hz > 0 else 0.0
-        self.clock = clock
+        self.slack = slack * self.interval
         self._due = -float("inf")
 
-    def ready(self, now: float | None = None) -> bool:
-        now = self.clock() if now is None else now
-        if now < self._due:
+    def ready(self, now: float) -> bool:
+        """Whether a call at time ``now`` (seconds, on any clock the caller keeps to) may go ahead."""
+        if now < self._due - self.slack:
             return False
         late = now - self._due
         self._due = self._due + self.interval if late < self.interval else now + self.interval

@@ -94,7 +94,7 @@ class TrainingLoop:
         self.history: dict[str, list] = {"total": []}
         self.iteration = 0
         self.preview_budget = preview_budget
-        self._tap_rate = RateLimit(preview_hz, clock=time.perf_counter)
+        self._tap_rate = RateLimit(preview_hz)
         self._tap_seconds = 0.0
         self._started = time.perf_counter()
         self._last_progress = -math.inf

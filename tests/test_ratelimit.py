@@ -15,6 +15,12 @@ def test_fast_calls_are_capped_and_slow_calls_all_pass():
     assert count_ready(RateLimit(10), 0.25, 5.0) == 20
 
 
+def test_slack_passes_a_call_that_is_slightly_early_and_nothing_earlier():
+    limit = RateLimit(10, slack=0.1)
+    assert limit.ready(0.0) and limit.ready(0.0995) and not limit.ready(0.15)
+    assert count_ready(RateLimit(10, slack=0.1), 0.001, 5.0) in (50, 51)  # the average holds
+
+
 def test_a_pause_does_not_earn_a_burst_and_zero_means_no_limit():
     limit = RateLimit(10)
     assert limit.ready(0.0) and not limit.ready(0.05)
