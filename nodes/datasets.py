@@ -13,19 +13,12 @@ from pytorch3d.renderer import (BlendParams, FoVPerspectiveCameras, MeshRasteriz
 from pytorch3d.transforms import so3_exp_map
 
 from nodegraph.spec import Bool, Choice, Float, Input, Int, Output, Vec3, node
+from nodes.primitives import unit_fit
 from nodes.raysampling import ensure_fits
 
 MAX_VIEWS = 4096
 
 # ------------------------------------------------------------------------------------------ target views
-
-
-def normalized(mesh):
-    """The mesh centred at its mean vertex and scaled so its largest coordinate is 1, as the tutorials do."""
-    verts = mesh.verts_packed()
-    center = verts.mean(0)
-    scale = (verts - center).abs().max()
-    return mesh.offset_verts(-center.expand_as(verts)).scale_verts(1.0 / float(scale))
 
 
 def view_cameras(num_views: int, azimuth_range: float, azimuth_offset: float, elevation: float, dist: float,
@@ -76,8 +69,10 @@ def TargetViews(ctx, mesh, num_views, image_size, azimuth_range, azimuth_offset,
     ensure_fits(ctx, "num_views", needed, f"{num_views} views of {image_size}x{image_size} px",
                 "render fewer or smaller views")
     first = mesh[0].to(ctx.device)
-    if normalize:
-        first = normalized(first)
+    if normalize:  # into the unit cube, as the tutorials do (scaled by a Python float, as they do)
+        (center,), (scale,) = unit_fit(ctx, "mesh", first.verts_list(), "cube",
+                                       "has all its vertices at one point; it cannot be normalized")
+        first = first.offset_verts(-center.expand(first.num_verts_per_mesh()[0], 3)).scale_verts(1.0 / float(scale))
     meshes = first.extend(num_views)
     cameras = view_cameras(num_views, azimuth_range, azimuth_offset, elevation, dist, fov, ctx.device)
     lights = PointLights(location=[light_location], device=ctx.device)

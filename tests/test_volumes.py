@@ -289,6 +289,17 @@ def test_target_views_render_the_tutorials_ring_of_cameras(cow):
     assert float(inter / union) > 0.85  # the tutorial's blurred silhouettes are slightly larger
 
 
+def test_target_views_refuse_a_mesh_that_cannot_be_normalized():
+    from pytorch3d.renderer import TexturesVertex
+    from pytorch3d.structures import Meshes
+
+    point = Meshes(verts=[torch.zeros(3, 3)], faces=[torch.tensor([[0, 1, 2]])],
+                   textures=TexturesVertex([torch.ones(3, 3)]))
+    with pytest.raises(NodeError) as err:
+        call("TargetViews", "views", mesh=point, num_views=2, image_size=8, silhouette="hard")
+    assert err.value.problem.field == "mesh" and "normalized" in str(err.value)
+
+
 def test_random_camera_batch_picks_matching_views():
     cams = cameras(6)
     images = torch.arange(6.0).view(6, 1, 1, 1).expand(6, 2, 2, 3)
