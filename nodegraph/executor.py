@@ -253,8 +253,8 @@ class Executor:
 
     def report_finished(self, node_id: str, outputs: dict, seconds: float, cached: bool) -> None:
         self._reported.add(node_id)
-        self.bus.emit("node_finished", node=node_id, node_type=self.graph.nodes[node_id].type, seconds=seconds,
-                      cached=cached, outputs={k: summarize(v) for k, v in outputs.items()})
+        self.bus.emit("node_finished", node=node_id, node_type=registry.get(self.graph.nodes[node_id].type).name,
+                      seconds=seconds, cached=cached, outputs={k: summarize(v) for k, v in outputs.items()})
 
     def store(self, node_id: str, outputs: dict, seconds: float) -> None:
         """Record outputs computed outside :meth:`value` (trainers) under the node's current key."""

@@ -286,6 +286,21 @@ def test_events_arrive_in_order():
     assert types.index("node_started") < types.index("progress") < len(types) - 1
 
 
+def test_events_name_an_aliased_node_by_its_type():
+    """A node written under an alias (the tutorials' ``mesh_edge_loss``) starts and finishes as ``MeshEdgeLoss``."""
+    g = Graph(name="alias")
+    g.add_node("IcoSphere", "sphere", level=0)
+    g.add_node("mesh_edge_loss", "edge")
+    g.connect("sphere", "mesh", "edge", "mesh")
+    events = []
+    g.executor.bus.subscribe(lambda e: events.append(e) if e.get("node") == "edge" else None)
+    g.run(device="cpu")
+    g.run(device="cpu")  # the second run reports the cache hit
+    seen = [(e["type"], e["node_type"]) for e in events if e["type"] in ("node_started", "node_finished")]
+    assert seen == [("node_started", "MeshEdgeLoss"), ("node_finished", "MeshEdgeLoss"),
+                    ("node_finished", "MeshEdgeLoss")]
+
+
 def test_public_api_loads_and_runs_a_file(tmp_path):
     path = training_graph(iterations=5).save(tmp_path / "t.json")
     g = nodegraph.load(path)
