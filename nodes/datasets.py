@@ -13,6 +13,7 @@ from pytorch3d.renderer import (BlendParams, FoVPerspectiveCameras, MeshRasteriz
 from pytorch3d.transforms import so3_exp_map
 
 from nodegraph.spec import Bool, Choice, Float, Input, Int, Output, Vec3, node
+from nodes.fitting import draw_views
 from nodes.primitives import unit_fit
 from nodes.raysampling import ensure_fits
 
@@ -114,16 +115,7 @@ def RandomCameraBatch(ctx, cameras, images, silhouettes, batch_size):
 
     Stochastic: inside a training loop every iteration picks another batch, as the tutorials' loops do.
     """
-    n = len(cameras)
-    for field, value in (("images", images), ("silhouettes", silhouettes)):
-        if value is not None and value.shape[0] != n:
-            ctx.fail(field, f"has {value.shape[0]} views but there are {n} cameras")
-    idx = torch.randperm(n, device="cpu")[:batch_size]  # drawn on the CPU: the same views on any device
-    dev_idx = idx.to(ctx.device)
-    return {"cameras": cameras[idx.to(cameras.device)],
-            "images": None if images is None else images[dev_idx.to(images.device)],
-            "silhouettes": None if silhouettes is None else silhouettes[dev_idx.to(silhouettes.device)],
-            "indices": dev_idx}
+    return draw_views(ctx, cameras, batch_size, images=images, silhouettes=silhouettes)
 
 
 @node(

@@ -31,6 +31,21 @@ def NormalizePointcloud(ctx, points, fit):
         [(p - c) / s for p, c, s in zip(clouds, centers, scales)], batch_first=True))
 
 
+def draw_views(ctx, cameras, count: int, **per_view) -> dict:
+    """``count`` random views (all of them when there are fewer): ``randperm(n)[:count]`` drawn on the CPU, so
+    the same views on any device. Returns the picked ``cameras``, each connected ``per_view`` input (images, one
+    per camera; a field that does not match the cameras fails) picked alike (None stays None), and ``indices``
+    on the run's device. RandomViews and RandomCameraBatch draw with it."""
+    n = len(cameras)
+    for field, value in per_view.items():
+        if value is not None and value.shape[0] != n:
+            ctx.fail(field, f"has {value.shape[0]} views but there are {n} cameras")
+    index = torch.randperm(n, device="cpu")[:count]
+    return {"cameras": cameras[index.to(cameras.device)],
+            **{field: None if value is None else value[index.to(value.device)] for field, value in per_view.items()},
+            "indices": index.to(ctx.device)}
+
+
 @node(
     category="cameras",
     stochastic=True,
@@ -53,13 +68,8 @@ def RandomViews(ctx, cameras, images, images2, count):
     Inside a training loop it draws again every iteration, so each step fits a different few views, as the
     PyTorch3D tutorials do (``np.random.permutation(num_views)[:num_views_per_iteration]``).
     """
-    n = len(cameras)
-    if count > n:
-        ctx.fail("count", f"asks for {count} views but there are only {n} cameras")
-    for field, value in (("images", images), ("images2", images2)):
-        if value is not None and value.shape[0] != n:
-            ctx.fail(field, f"has {value.shape[0]} images but there are {n} cameras")
-    index = torch.randperm(n, device="cpu")[:count]  # drawn on the CPU: the same views on any device
-    pick = index.to(cameras.device)
-    return {"cameras": cameras[index.tolist()], "images": None if images is None else images[pick],
-            "images2": None if images2 is None else images2[pick], "index": index.to(ctx.device)}
+    if count > len(cameras):
+        ctx.fail("count", f"asks for {count} views but there are only {len(cameras)} cameras")
+    picked = draw_views(ctx, cameras, count, images=images, images2=images2)
+    picked["index"] = picked.pop("indices")
+    return picked
