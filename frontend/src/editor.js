@@ -6,7 +6,7 @@ import { VueFlow, useVueFlow } from "@vue-flow/core";
 import { MiniMap } from "@vue-flow/minimap";
 import { Api, EventSocket } from "nodegraph-ui/api.js";
 import { Catalogue, History, docToFlow, downstream, emptyDoc, flowToDoc, freshId, linkProblem, makeEdge } from "nodegraph-ui/model.js";
-import { COMPACT_BELOW, GraphNode, categoryColor, fmtSeconds } from "nodegraph-ui/node.js";
+import { COMPACT_BELOW, FLOW_ID, GraphNode, categoryColor, fmtSeconds } from "nodegraph-ui/node.js";
 import { Palette, QuickAdd } from "nodegraph-ui/palette.js";
 import { summaryLines } from "nodegraph-ui/summary.js";
 
@@ -17,8 +17,8 @@ export default {
   components: { VueFlow, MiniMap, Palette, QuickAdd },
   props: { token: String },
   setup() {
-    const flow = useVueFlow("ng");
-    return { flow, nodeTypes: { ng: markRaw(GraphNode) } };
+    const flow = useVueFlow(FLOW_ID);
+    return { flow, flowId: FLOW_ID, nodeTypes: { ng: markRaw(GraphNode) } };
   },
   provide() {
     return { ng: this };
@@ -116,12 +116,11 @@ export default {
       // twice (unmeasured, then measured), which was a third of the time to open a 200-node graph.
       this.pendingEdges = fit && edges.length ? edges : null;
       this.setEdgesTrusted(this.pendingEdges ? [] : edges);
-      if (this.pendingEdges) setTimeout(() => this.drawPendingEdges(), 1500);  // in case nodes never measure
       if (!keepRun) { this.run = {}; this.clearPreviews(); this.problems = {}; this.graphProblems = []; }
       if (resetHistory) { this.history.reset(this.doc()); this.historyTick++; }
       if (fit) {
         this.pendingLayout = true;
-        setTimeout(() => this.afterLayout(), 1500);  // in case the nodes-initialized event came early
+        setTimeout(() => this.afterLayout(), 1500);  // in case the nodes-initialized event came early (or never)
       }
     },
     preFit(nodes) {
@@ -135,6 +134,7 @@ export default {
       this.zoom = view.zoom;
     },
     estimateSize(type, full) {
+      // A node's drawn size before it is measured: compact (ports only) or full (with a row per param).
       const spec = this.catalogue.spec(type);
       const rows = spec ? Math.max(spec.inputs.length, spec.outputs.length) : 0;
       return { w: 240, h: 40 + rows * 20 + (full && spec ? spec.params.length * 25 : 0) };
@@ -183,11 +183,9 @@ export default {
       let moved = false;
       const nodes = [...this.flow.nodes.value].sort((a, b) => a.position.y - b.position.y || a.position.x - b.position.x);
       for (const n of nodes) {
-        const spec = this.catalogue.spec(n.data.type);
-        const rows = spec ? Math.max(spec.inputs.length, spec.outputs.length) : 0;
-        const estimate = 40 + rows * 20 + (spec ? spec.params.length * 25 : 0);  // drawn in full (zoomed in)
-        const w = (n.dimensions && n.dimensions.width) || 220;
-        const h = Math.max((n.dimensions && n.dimensions.height) || 0, estimate);
+        const full = this.estimateSize(n.data.type, true);  // as drawn zoomed in, whatever the zoom is now
+        const w = (n.dimensions && n.dimensions.width) || full.w;
+        const h = Math.max((n.dimensions && n.dimensions.height) || 0, full.h);
         const x = n.position.x;
         let y = n.position.y;
         for (let again = true; again;) {
@@ -674,7 +672,7 @@ export default {
     <div class="ng-main" v-if="ready">
       <Palette :catalogue="catalogue" @add="t => addNode(t)"/>
       <div class="ng-canvas" ref="canvas" @drop="onDrop" @dragover.prevent @dblclick="onDblClick">
-        <VueFlow id="ng" :node-types="nodeTypes" :min-zoom="0.1" :max-zoom="2.5" :zoom-on-double-click="false"
+        <VueFlow :id="flowId" :node-types="nodeTypes" :min-zoom="0.1" :max-zoom="2.5" :zoom-on-double-click="false"
                  :delete-key-code="null" :connect-on-click="false" :is-valid-connection="validConnection"
                  :selection-key-code="'Shift'" :multi-selection-key-code="['Control', 'Meta']"
                  :snap-to-grid="false" :default-edge-options="{type: 'default'}" :elevate-edges-on-select="true"

@@ -4,6 +4,8 @@ import { Handle, Position } from "@vue-flow/core";
 import { ParamWidget } from "nodegraph-ui/widgets.js";
 import { LossPlot } from "nodegraph-ui/plot.js";
 
+export const FLOW_ID = "ng";  // the editor's one Vue Flow canvas; Vue Flow prefixes handle ids with it
+
 // A port's connection point. Vue Flow's Handle is a component with its own reactive state and listeners;
 // mounting hundreds of them dominates opening a large graph. Edges only need an element with Handle's classes
 // and data attributes (Vue Flow measures handles from the DOM, and finds link targets the same way), so a
@@ -14,7 +16,7 @@ const PortHandle = {
   components: { Handle },
   props: ["live", "nodeId", "port", "type", "color"],
   setup() {
-    return { Position };
+    return { Position, flowId: FLOW_ID };
   },
   computed: {
     side() { return this.type === "source" ? "right" : "left"; },
@@ -29,7 +31,7 @@ const PortHandle = {
           :style="{background: color}" :data-port="port.name" :data-type="port.type"/>
   <div v-else class="ng-handle" :class="[plainClass, {'ng-handle-multi': port.multiple && type === 'target'}]"
        :style="{background: color}" :data-port="port.name" :data-type="port.type" :data-handleid="port.name"
-       :data-nodeid="nodeId" :data-handlepos="side" :data-id="'ng-' + nodeId + '-' + port.name + '-' + type"></div>`,
+       :data-nodeid="nodeId" :data-handlepos="side" :data-id="flowId + '-' + nodeId + '-' + port.name + '-' + type"></div>`,
 };
 
 export const COMPACT_BELOW = 0.45;  // zoom under which nodes are drawn in their compact form
