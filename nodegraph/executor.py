@@ -79,6 +79,7 @@ class Executor:
         self.files_written: list[str] = []
         self.plan: Plan | None = None
         self._keys: dict[str, str] = {}
+        self._structure_keys: dict[str, str] = {}  # learned state never changes these: kept for the whole run
         self._reported: set[str] = set()  # nodes whose node_finished this run has already announced
         self._params: dict[str, dict] = {}
         self._cancel = threading.Event()
@@ -120,6 +121,7 @@ class Executor:
         self._params = {n: resolved_params(self.graph, n)[0] for n in self.graph.nodes}
         self._drop_stale_entries()
         self._keys.clear()
+        self._structure_keys.clear()
         self._reported.clear()
         self.files_written = []
         order = self.plan.order(targets)
@@ -178,9 +180,8 @@ class Executor:
             parts.append(self.graph.seed)
         if spec.trainer:
             parts.append([self.state[n].version for n in self.plan.trains(node_id)])
-        digest = hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-        self._keys[node_id] = digest
-        return digest
+        self._keys[node_id] = _digest(parts)
+        return self._keys[node_id]
 
     def _own_key_parts(self, node_id: str) -> list[Any]:
         """The node's type, params and the files they name: its part of every key."""
@@ -194,17 +195,17 @@ class Executor:
                 parts.append([value, stat.st_mtime_ns if stat else None, stat.st_size if stat else None])
         return parts
 
-    def structure_key(self, node_id: str, memo: dict[str, str] | None = None) -> str:
+    def structure_key(self, node_id: str) -> str:
         """Like :meth:`key` but blind to learned state: types, params, files and links of the node and its
         ancestors. A learnable node's initial value depends on this, so training a learnable node upstream
-        (e.g. vertex offsets feeding vertex colours) never resets it."""
-        memo = {} if memo is None else memo
-        if node_id not in memo:
+        (e.g. vertex offsets feeding vertex colours) never resets it. Computed once per run, however many
+        readers pull the learnable node."""
+        if node_id not in self._structure_keys:
             parts = self._own_key_parts(node_id)
-            parts.append(sorted((l.dst_port, self.graph.links.index(l), self.structure_key(l.src, memo),
-                                 l.src_port) for l in self.graph.links_into(node_id)))
-            memo[node_id] = hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-        return memo[node_id]
+            parts.append(sorted((l.dst_port, self.graph.links.index(l), self.structure_key(l.src), l.src_port)
+                                for l in self.graph.links_into(node_id)))
+            self._structure_keys[node_id] = _digest(parts)
+        return self._structure_keys[node_id]
 
     # ------------------------------------------------------------------ evaluation
     def inputs_of(self, node_id: str, pull: Callable[[str], dict]) -> dict:
@@ -311,6 +312,11 @@ def release_gpu_memory(message: str) -> str:
     tensors held is really free; inside the block it would still be referenced. Returns ``message``."""
     torch.cuda.empty_cache()
     return message
+
+
+def _digest(parts: list[Any]) -> str:
+    """A short stable hash of a key's parts."""
+    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _node_seed(seed: int, node_id: str) -> int:
