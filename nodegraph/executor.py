@@ -278,7 +278,8 @@ class Executor:
             oom = out_of_memory_message(exc)
         except Exception as exc:
             raise self._error(node_id, f"{type(exc).__name__}: {exc}", traceback.format_exc()) from None
-        raise self._error(node_id, release_gpu_memory(oom))  # only out-of-memory gets here (see release_gpu_memory)
+        release_gpu_memory()  # only out-of-memory gets here, its traceback gone (see release_gpu_memory)
+        raise self._error(node_id, oom)
 
     def _error(self, node_id: str, message: str, tb: str = "") -> NodeError:
         err = NodeError(node_id, None, message)
@@ -306,12 +307,11 @@ def out_of_memory_message(exc: BaseException) -> str:
     return f"out of GPU memory: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
 
 
-def release_gpu_memory(message: str) -> str:
+def release_gpu_memory() -> None:
     """Hand the cached blocks of a failed node back to the driver. Called after the ``except`` block, once the
     exception (whose traceback holds the failed call's frames and their tensors) is gone, so the memory those
-    tensors held is really free; inside the block it would still be referenced. Returns ``message``."""
+    tensors held is really free; inside the block it would still be referenced."""
     torch.cuda.empty_cache()
-    return message
 
 
 def _digest(parts: list[Any]) -> str:

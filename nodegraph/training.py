@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -213,6 +214,8 @@ def _start_state(ex: "Executor", trainer: str) -> None:
 
 def run_trainer(ex: "Executor", trainer: str) -> dict:
     """Run (or reuse) a trainer node; see the module docstring."""
+    from nodegraph.executor import CacheEntry, out_of_memory_message, release_gpu_memory  # imports this module
+
     spec = registry.get(ex.graph.nodes[trainer].type)
     _start_state(ex, trainer)
     key = ex.key(trainer)
@@ -243,26 +246,19 @@ def run_trainer(ex: "Executor", trainer: str) -> dict:
     except NodeError:
         raise
     except torch.cuda.OutOfMemoryError as exc:  # in backward() or the optimizer step, outside any node call
-        from nodegraph.executor import out_of_memory_message
-
         oom = out_of_memory_message(exc)
     except Exception as exc:
-        import traceback
-
         raise ex._error(trainer, f"{type(exc).__name__}: {exc}", traceback.format_exc()) from None
     if oom is not None:
-        from nodegraph.executor import release_gpu_memory
-
         del loop, ctx  # the iteration's activations and the optimizer's state go with them
-        raise ex._error(trainer, release_gpu_memory(oom))
+        release_gpu_memory()
+        raise ex._error(trainer, oom)
     outputs = spec.normalise_result(result)
     if "done" in outputs:
         outputs["done"] = TrainedToken(trainer, key)
     snap = {n: ex.state[n].snapshot() for n in loop.learnables}
     ex.snapshots[trainer] = snap
     seconds = time.perf_counter() - started
-    from nodegraph.executor import CacheEntry
-
     ex.cache[trainer] = CacheEntry(key, outputs, seconds)
     _finish_state(ex, trainer, key, snap)
     ex.report_finished(trainer, outputs, seconds, cached=False)
