@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 from pytorch3d.ops import add_pointclouds_to_volumes
+from pytorch3d.renderer import RayBundle
 from pytorch3d.renderer import VolumeSampler as _VolumeSampler
 from pytorch3d.structures import Volumes as _Volumes
 
@@ -54,7 +55,6 @@ class VolumeField(torch.nn.Module):
 
     def __init__(self, volumes: _Volumes, sample_mode: str = "bilinear") -> None:
         super().__init__()
-        self.volumes, self.sample_mode = volumes, sample_mode
         self.parts = ([_VolumeSampler(single_volume(volumes, i), sample_mode=sample_mode)
                        for i in range(len(volumes))] if is_ragged(volumes) else None)
         self.whole = None if self.parts else _VolumeSampler(volumes, sample_mode=sample_mode)
@@ -62,8 +62,6 @@ class VolumeField(torch.nn.Module):
     def forward(self, ray_bundle, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
         if self.whole is not None:
             return self.whole(ray_bundle)
-        from pytorch3d.renderer import RayBundle
-
         outs = [part(RayBundle(*(t[i:i + 1] for t in (ray_bundle.origins, ray_bundle.directions,
                                                        ray_bundle.lengths, ray_bundle.xys))))
                 for i, part in enumerate(self.parts)]
