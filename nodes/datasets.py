@@ -15,7 +15,7 @@ from pytorch3d.transforms import so3_exp_map
 from nodegraph.spec import Bool, Choice, Float, Input, Int, Output, Vec3, node
 from nodes.fitting import draw_views
 from nodes.primitives import unit_fit
-from nodes.raysampling import ensure_fits
+from nodegraph.memory import ensure_fits
 
 MAX_VIEWS = 4096
 

@@ -3,13 +3,8 @@
 A raysampler node outputs a PyTorch3D raysampler object; ``SampleRays`` applies it to cameras and gives the
 ``RayBundle`` (origins, directions, lengths, xys). The renderers in :mod:`nodes.raymarching` take the raysampler
 itself. ``MonteCarloRaysampler`` is stochastic: inside a training loop it draws new rays every iteration.
-
-The memory helpers here (:func:`available_bytes`, :func:`ensure_fits`) let ray and voxel nodes refuse a job that
-cannot fit on the device, with the figure, before allocating anything.
 """
 from __future__ import annotations
-
-import os
 
 import torch
 from pytorch3d.renderer import MonteCarloRaysampler as _MonteCarloRaysampler
@@ -17,48 +12,11 @@ from pytorch3d.renderer import NDCMultinomialRaysampler as _NDCMultinomialRaysam
 from pytorch3d.renderer import RayBundle, ray_bundle_to_ray_points
 from pytorch3d.structures import Pointclouds
 
+from nodegraph.memory import ensure_fits
 from nodegraph.spec import Float, Input, Int, Output, node
 
 MAX_IMAGE_SIDE = 8192
 MAX_PTS_PER_RAY = 4096
-
-# --------------------------------------------------------------------------------------------- memory
-
-
-def available_bytes(device: torch.device) -> int:
-    """Memory a new allocation may use on ``device``: free GPU memory, or the host's available RAM."""
-    if device.type == "cuda":
-        free, _total = torch.cuda.mem_get_info(device)
-        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
-        return int(free + cached)
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 1 << 62  # unknown: do not refuse
-
-
-def fmt_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover
-
-
-def ensure_fits(ctx, field: str, needed: float, what: str, hint: str = "") -> None:
-    """Stop the node with the estimate when ``needed`` bytes exceed what ``ctx.device`` has available."""
-    have = available_bytes(ctx.device)
-    if needed > have:
-        ctx.fail(field, f"{what} needs about {fmt_bytes(needed)} but {ctx.device} has {fmt_bytes(have)} "
-                        f"available{'; ' + hint if hint else ''}")
-
 
 def bundle_rays(bundle: RayBundle) -> tuple[int, int]:
     """(number of rays, points per ray) of a ray bundle."""

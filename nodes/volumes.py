@@ -14,7 +14,7 @@ from pytorch3d.renderer import VolumeSampler as _VolumeSampler
 from pytorch3d.structures import Volumes as _Volumes
 
 from nodegraph.spec import Bool, Choice, Float, Floats, Input, Int, Output, Vec3, node
-from nodes.raysampling import ensure_fits
+from nodegraph.memory import ensure_fits
 
 MAX_RESOLUTION = 2048
 
