@@ -41,6 +41,14 @@ def iou(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a & b).sum()) / max(1.0, float((a | b).sum()))
 
 
+def camera_fit(out: dict, tmp_path) -> tuple[float, float]:
+    """A camera-pose example's result: how far the saved camera is from the truth, and the IoU of the final
+    render's silhouette with the target's."""
+    distance = float((torch.load(tmp_path / "camera_position.pt", map_location="cpu") - TRUE_CAMERA).norm())
+    overlap = iou(out["final_render"]["images"][..., 3].cpu(), out["target"]["images"][..., 3].cpu())
+    return distance, overlap
+
+
 # ------------------------------------------------------------------------------------------ fast checks
 
 
@@ -79,9 +87,7 @@ def test_headless_cli_run_with_overrides(graphs_dir, tmp_path):
 @pytest.mark.slow
 def test_camera_pose_teapot(graphs_dir, tmp_path):
     g, out = run_cpu(graphs_dir, "camera_pose_teapot.json", tmp_path)
-    position = torch.load(tmp_path / "camera_position.pt")
-    distance = float((position - TRUE_CAMERA).norm())
-    overlap = iou(out["final_render"]["images"][..., 3], out["target"]["images"][..., 3])
+    distance, overlap = camera_fit(out, tmp_path)
     losses = out["optimize"]["history"].series["silhouette"]
     print(f"teapot: {len(losses)} iterations, camera {distance:.3f} from the truth, IoU {overlap:.3f}")
     # the GPU bar (256 px) is 0.15 away and IoU 0.95; at 64 px the hand-written loop ends ~0.22 away
@@ -92,9 +98,7 @@ def test_camera_pose_teapot(graphs_dir, tmp_path):
 @pytest.mark.slow
 def test_camera_pose_cow_textured(graphs_dir, tmp_path):
     g, out = run_cpu(graphs_dir, "camera_pose_cow_textured.json", tmp_path)
-    position = torch.load(tmp_path / "camera_position.pt")
-    distance = float((position - TRUE_CAMERA).norm())
-    overlap = iou(out["final_render"]["images"][..., 3], out["target"]["images"][..., 3])
+    distance, overlap = camera_fit(out, tmp_path)
     series = out["optimize"]["history"].series
     print(f"cow: {len(series['total'])} iterations, camera {distance:.3f} from the truth, IoU {overlap:.3f}")
     # 48 px: the cow's silhouette is ~300 pixels, so half a pixel of drift along its outline costs ~0.1 IoU
@@ -177,8 +181,7 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="the tutor
 def test_camera_pose_teapot_full_size_on_gpu(graphs_dir, tmp_path):
     g = nodegraph.load(graphs_dir / "camera_pose_teapot.json")
     out = g.run(device="cuda", out_dir=tmp_path)
-    distance = float((torch.load(tmp_path / "camera_position.pt") - TRUE_CAMERA).norm())
-    overlap = iou(out["final_render"]["images"][..., 3].cpu(), out["target"]["images"][..., 3].cpu())
+    distance, overlap = camera_fit(out, tmp_path)
     print(f"teapot 256 px: {len(out['optimize']['history'].series['total'])} iterations, {distance:.3f} away, "
           f"IoU {overlap:.3f}")
     assert distance < 0.15 and overlap >= 0.95
