@@ -79,8 +79,10 @@ class TrainedToken:
 class TrainingLoop:
     """The sub-graph under a trainer, seen as a differentiable function of its learnable state."""
 
-    def __init__(self, executor: "Executor", trainer: str, preview_budget: float = 0.03,
-                 preview_hz: float = 10.0) -> None:
+    preview_budget = 0.03  # the share of the loop's wall time preview taps may take
+    preview_hz = 10.0  # preview taps per second, at most, on average
+
+    def __init__(self, executor: "Executor", trainer: str) -> None:
         self.ex = executor
         self.trainer = trainer
         self.plan = executor.plan
@@ -94,8 +96,7 @@ class TrainingLoop:
                 self.static[node_id] = executor.value(node_id)
         self.history: dict[str, list] = {"total": []}
         self.iteration = 0
-        self.preview_budget = preview_budget
-        self._tap_rate = RateLimit(preview_hz)
+        self._tap_rate = RateLimit(self.preview_hz)
         self._tap_seconds = 0.0
         self._started = time.perf_counter()
         self._last_progress = -math.inf

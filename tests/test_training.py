@@ -212,7 +212,8 @@ def test_preview_taps_run_under_no_grad_and_emit_previews(graphs_dir, tmp_path, 
     import nodegraph.training as training
 
     # every due tap runs (the wall-clock budget and rate limit are safeguards, tested for speed elsewhere)
-    monkeypatch.setattr(training.TrainingLoop.__init__, "__defaults__", (1e9, 1e9))
+    monkeypatch.setattr(training.TrainingLoop, "preview_budget", 1e9)
+    monkeypatch.setattr(training.TrainingLoop, "preview_hz", 0.0)  # no limit
     g = camera_graph(graphs_dir, iterations=6)
     g.add_node("TrainingTestGradProbe", "probe")
     g.connect("camera", "position", "probe", "x")
@@ -233,7 +234,8 @@ def test_preview_taps_run_under_no_grad_and_emit_previews(graphs_dir, tmp_path, 
 def test_taps_never_change_the_result(graphs_dir, tmp_path, monkeypatch):
     import nodegraph.training as training
 
-    monkeypatch.setattr(training.TrainingLoop.__init__, "__defaults__", (1e9, 1e9))
+    monkeypatch.setattr(training.TrainingLoop, "preview_budget", 1e9)
+    monkeypatch.setattr(training.TrainingLoop, "preview_hz", 0.0)  # no limit
     with_taps = deform_graph(graphs_dir, preview_every=1)
     with_taps.add_node("PreviewMesh", "preview")
     with_taps.connect("deform", "mesh", "preview", "mesh")
