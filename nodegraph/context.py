@@ -62,7 +62,7 @@ class RunContext:
 
     # ------------------------------------------------------------------ learnable state
     def param(self, name: str, init: Callable[[], torch.Tensor]) -> nn.Parameter:
-        """A persistent trainable tensor of this node, created by ``init()`` on first use."""
+        """A persistent trainable tensor of this node, created by ``init()`` on first use, on the run's device."""
         return self._executor.state[self.node_id].param(name, lambda: init().to(self.device))
 
     def module(self, name: str, factory: Callable[[], nn.Module]) -> nn.Module:
