@@ -8,11 +8,38 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-GRAPHS_DIR = PROJECT_ROOT / "graphs"
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _resource(installed: str, checkout: str) -> Path:
+    """A folder that ships inside the installed package (``nodegraph/<installed>``, see pyproject.toml's
+    package-dir mapping) and sits beside the package in a checkout (``<checkout>/``)."""
+    inside = PACKAGE_DIR / installed
+    return inside if inside.is_dir() else PACKAGE_DIR.parent / checkout
+
+
+FRONTEND_DIR = _resource("frontend", "frontend")  # the editor's page code and the vendored Vue Flow
+GRAPHS_DIR = _resource("examples", "graphs")  # the example graphs
 # The meshes and images the examples use. Any graph may read them, wherever it is saved, by the same relative
 # name the examples use ("assets/cow_mesh/cow.obj"): a copy of an example saved elsewhere keeps working.
 BUNDLED_ASSETS = GRAPHS_DIR / "assets"
+
+
+def user_data_dir() -> Path:
+    """The user's nodegraph folder: ``$XDG_DATA_HOME/nodegraph`` (``~/.local/share/nodegraph``)."""
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "nodegraph"
+
+
+def safe_name(name: str) -> str:
+    """A graph name as one folder or file name: letters, digits, '-' and '_' (others become '_')."""
+    cleaned = "".join(c if c.isalnum() or c in "-_" else "_" for c in name).strip("_")
+    return cleaned or "untitled"
+
+
+def default_out_dir(graph_name: str) -> Path:
+    """Where a run writes when no output folder is given: one folder per graph under the user's data folder,
+    ``~/.local/share/nodegraph/out/<graph name>`` (never the folder a command happened to start in)."""
+    return user_data_dir() / "out" / safe_name(graph_name)
 
 
 def data_dirs() -> list[Path]:

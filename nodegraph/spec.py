@@ -260,6 +260,24 @@ class File(Param):
 
 # ---------------------------------------------------------------------------------------------- spec
 
+
+@dataclass(frozen=True)
+class Trainer:
+    """The contract of a trainer node (one that runs its upstream sub-graph in a loop, like ``Optimize``).
+
+    It names the node's own ports and param that the engine gives meaning to, so nothing depends on naming
+    conventions: ``loss`` is the multiple ``Loss`` input whose upstream sub-graph the loop evaluates (the node
+    function receives it as ``loss(iteration) -> LossValue``), ``done`` the ``Trained`` output a later stage's
+    ``after`` input waits for, and ``train`` the ``Texts`` param that narrows what this stage updates (node
+    ids, or ``node.tensor``; empty: every learnable node upstream). Checked when the node is declared.
+    """
+
+    loss: str = "loss"
+    done: str = "done"
+    train: str = "train"
+    after: str = "after"
+
+
 CrossCheck = Callable[[dict], "list[tuple[str, str]]"]
 
 
@@ -277,7 +295,7 @@ class NodeSpec:
     stochastic: bool = False
     learnable: bool = False
     preview: bool = False  # a sink that shows a value; evaluated as a tap inside training loops
-    trainer: bool = False  # runs its upstream sub-graph in a loop (Optimize); see nodegraph.training
+    trainer: Trainer | None = None  # runs its upstream sub-graph in a loop (Optimize); see nodegraph.training
     aliases: tuple = ()
     checks: CrossCheck | None = None  # cross-param checks: params -> [(field, message)]
 
@@ -303,7 +321,7 @@ class NodeSpec:
             "inputs": [p.to_json() for p in self.inputs], "params": [p.to_json() for p in self.params],
             "outputs": [p.to_json() for p in self.outputs],
             "flags": {"stochastic": self.stochastic, "learnable": self.learnable, "preview": self.preview,
-                      "trainer": self.trainer, "sink": self.is_sink},
+                      "trainer": self.trainer is not None, "sink": self.is_sink},
         }
 
     def normalise_result(self, result: Any) -> dict:
@@ -323,29 +341,26 @@ class NodeSpec:
         raise TypeError(f"node {self.name} must return a dict with {names}")
 
 
-REGISTRY: dict[str, NodeSpec] = {}
-ALIASES: dict[str, str] = {}
-
-
 def node(*, category: str, inputs: Sequence[Input] = (), params: Sequence[Param] = (),
          outputs: Sequence[Output] = (), name: str | None = None, stochastic: bool = False,
-         learnable: bool = False, preview: bool = False, trainer: bool = False,
+         learnable: bool = False, preview: bool = False, trainer: Trainer | None = None,
          aliases: Sequence[str] = (), checks: CrossCheck | None = None) -> Callable[[Callable], Callable]:
-    """Declare a node type; see the module docstring."""
+    """Declare a node type; see the module docstring.
 
-    def register(fn: Callable) -> Callable:
+    The declaration is checked now and attached to the function as ``fn.spec``; nothing is registered
+    globally: a :class:`~nodegraph.registry.Registry` collects the specs of the modules it is given.
+    """
+
+    def declare(fn: Callable) -> Callable:
         spec = NodeSpec(
             name=name or fn.__name__, category=category, fn=fn, doc=inspect.cleandoc(fn.__doc__ or ""),
             inputs=list(inputs), params=list(params), outputs=list(outputs), stochastic=stochastic,
             learnable=learnable, preview=preview, trainer=trainer, aliases=tuple(aliases), checks=checks)
         _check_declaration(spec)
-        REGISTRY[spec.name] = spec
-        for alias in spec.aliases:
-            ALIASES[alias] = spec.name
         fn.spec = spec
         return fn
 
-    return register
+    return declare
 
 
 def _check_declaration(spec: NodeSpec) -> None:
@@ -367,5 +382,20 @@ def _check_declaration(spec: NodeSpec) -> None:
     missing = [n for n in names if n not in accepted]
     if missing and not any(p.kind == p.VAR_KEYWORD for p in inspect.signature(spec.fn).parameters.values()):
         raise TypeError(f"node {spec.name}: function does not accept {missing}")
-    if spec.name in REGISTRY and REGISTRY[spec.name].fn.__module__ != spec.fn.__module__:
-        raise TypeError(f"node {spec.name} is declared twice ({REGISTRY[spec.name].fn.__module__})")
+    if spec.trainer is not None:
+        _check_trainer(spec, spec.trainer)
+
+
+def _check_trainer(spec: NodeSpec, contract: Trainer) -> None:
+    """A trainer's contract must name real ports of the right types (see :class:`Trainer`)."""
+    loss, after = spec.input(contract.loss), spec.input(contract.after)
+    done, train = spec.output(contract.done), spec.param(contract.train)
+    if loss is None or loss.type != "Loss" or not loss.multiple:
+        raise TypeError(f"trainer {spec.name}: its loss input {contract.loss!r} must be a multiple Loss input")
+    if done is None or done.type != "Trained":
+        raise TypeError(f"trainer {spec.name}: its done output {contract.done!r} must be a Trained output")
+    if after is None or after.type != "Trained" or not after.optional:
+        raise TypeError(f"trainer {spec.name}: its after input {contract.after!r} must be an optional Trained "
+                        "input")
+    if train is None or not isinstance(train, Texts):
+        raise TypeError(f"trainer {spec.name}: its train param {contract.train!r} must be a Texts param")

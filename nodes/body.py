@@ -13,7 +13,7 @@ from pytorch3d.renderer import TexturesVertex
 
 from nodegraph.errors import NodeError
 from nodegraph.spec import Bool, Choice, Color, File, Float, Floats, Input, Int, Output, Text, Vec3, node
-from nodegraph.training import LossValue
+from nodegraph.values import LossValue
 from nodes import _smpl
 from nodes._smpl import BodyFileError, BodyParams, Keypoints
 

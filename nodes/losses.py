@@ -14,7 +14,7 @@ from pytorch3d.loss import chamfer_distance, mesh_edge_loss, mesh_laplacian_smoo
 from pytorch3d.structures import Pointclouds
 
 from nodegraph.spec import Choice, Float, Input, Int, Output, node
-from nodegraph.training import LossValue
+from nodegraph.values import LossValue
 
 _WEIGHT = Float("weight", 1.0, "the term's weight in the total loss", min=0.0)
 _LOSS = [Output("loss", "Loss", "the weighted term")]

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from nodegraph.spec import Choice, Float, Input, Int, Output, Texts, node
-from nodegraph.training import LossHistory
+from nodegraph.spec import Choice, Float, Input, Int, Output, Texts, Trainer, node
+from nodegraph.values import LossHistory
 
 
 def _optimize_checks(p: dict) -> list[tuple[str, str]]:
@@ -16,7 +16,7 @@ def _optimize_checks(p: dict) -> list[tuple[str, str]]:
 
 @node(
     category="training",
-    trainer=True,
+    trainer=Trainer(loss="loss", done="done", train="train", after="after"),
     inputs=[
         Input("loss", "Loss", "one or more losses; their weighted sum is minimised", multiple=True),
         Input("after", "Trained", "a previous stage's `done`: start from what it trained", optional=True),

@@ -376,7 +376,7 @@ class _OOMOnBackward(torch.autograd.Function):
 def oom_nodes():
     from nodegraph import spec
     from nodegraph.spec import Bool, Input, Output, node
-    from nodegraph.training import LossValue
+    from nodegraph.values import LossValue
 
     @node(category="toy", inputs=[Input("a", "Tensor"), Input("b", "Tensor")],
           params=[Bool("in_forward", False)], outputs=[Output("loss", "Loss")])

@@ -13,7 +13,7 @@ from nodegraph import registry
 from nodegraph.context import RunContext
 from nodegraph.errors import NodeError
 from nodegraph.graph import Graph
-from nodegraph.training import LossValue
+from nodegraph.values import LossValue
 
 
 def call(type_name: str, node_id: str = "n", graph: Graph | None = None, **kwargs):

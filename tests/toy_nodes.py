@@ -2,7 +2,7 @@
 import torch
 
 from nodegraph.spec import Float, Floats, Input, Int, Output, node
-from nodegraph.training import LossValue
+from nodegraph.values import LossValue
 
 
 @node(category="toy", params=[Floats("value", [1.0, 2.0, 3.0])], outputs=[Output("out", "Tensor")])
