@@ -25,8 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 from smplx.lbs import lbs  # noqa: E402
 
+import nodegraph
 from nodegraph.graph import Graph  # noqa: E402
-from nodes._smpl import BodyParams  # noqa: E402
+from nodegraph.nodes._smpl import BodyParams  # noqa: E402
 
 STANDIN = ROOT / "graphs" / "assets" / "standin_body" / "standin_body.npz"
 
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
         if args.full:
             model_path = Path(tmp) / "smpl_sized.npz"
             smpl_sized_model(model_path)
-        g = Graph(name="bench", base_dir=model_path.resolve().parent)
+        g = nodegraph.new(name="bench", base_dir=model_path.resolve().parent)
         g.add_node("LoadBodyModel", "model", file=model_path.name)
         g.add_node("SMPLParamsFixed", "params")
         g.add_node("SMPLForward", "body")

@@ -37,33 +37,37 @@ def _print_problems(problems, prefix: str = "") -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from nodegraph import paths
     from nodegraph.errors import Cancelled, GraphError, NodeError
     from nodegraph.events import JsonLinesWriter
-    from nodegraph.graph import load
     from nodegraph.progress import TerminalProgress
+    from nodegraph.session import load
 
     try:
-        graph = load(args.graph)
-        graph.set_params(dict(args.set or []))
-        problems = graph.validate()
+        session = load(args.graph)
+        session.set_params(dict(args.set or []))
+        prepared = session.prepare()
+        problems = prepared.problems
     except GraphError as exc:
         problems = exc.problems
     if problems:
         _print_problems(problems, f"{args.graph}: ")
         return EXIT_BAD_GRAPH
-    out_dir = Path(args.out)
+    out_dir = Path(args.out) if args.out else paths.default_out_dir(session.name)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if not args.quiet:
+        print(f"writing to {out_dir}", file=sys.stderr)
     log = JsonLinesWriter(out_dir / "events.jsonl")
     timings: dict[str, dict] = {}
-    executor = graph.executor
+    executor = session.executor
     executor.bus.subscribe(log)
-    executor.bus.subscribe(lambda e: _record_timing(timings, e))
+    executor.bus.subscribe(lambda e: _record_timing(timings, e, out_dir))
     progress = TerminalProgress(enabled=not args.quiet)
     executor.bus.subscribe(progress)
     started = time.perf_counter()
     status, error = "ok", None
     try:
-        graph.run(device=args.device, out_dir=out_dir)
+        executor.run(prepared, device=args.device, out_dir=out_dir)
     except GraphError as exc:
         _print_problems(exc.problems, f"{args.graph}: ")
         status, error = "error", [p.to_json() for p in exc.problems]
@@ -79,11 +83,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress.close()
         log.close()
     manifest = {
-        "graph": graph.name, "graph_file": str(args.graph), "status": status, "error": error,
-        "device": str(executor.device), "seed": graph.seed, "overrides": dict(args.set or []),
-        "seconds": round(time.perf_counter() - started, 4), "nodes": timings,
-        "files": [str(Path(f).relative_to(out_dir.resolve())) if Path(f).is_relative_to(out_dir.resolve())
-                  else f for f in executor.files_written],
+        "graph": session.name, "graph_file": str(args.graph), "status": status, "error": error,
+        "device": str(executor.device), "seed": session.graph.seed, "overrides": dict(args.set or []),
+        "seconds": round(time.perf_counter() - started, 4), "out_dir": str(out_dir.resolve()), "nodes": timings,
+        "files": [_relative(f, out_dir) for files in executor.files_written.values() for f in files],
         "versions": _versions(),
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
@@ -94,10 +97,18 @@ def cmd_run(args: argparse.Namespace) -> int:
                                                           else EXIT_FAILED)
 
 
-def _record_timing(timings: dict, event: dict) -> None:
+def _relative(path: str, out_dir: Path) -> str:
+    """A written file as the manifest lists it: relative to the output folder when inside it."""
+    root = out_dir.resolve()
+    return str(Path(path).relative_to(root)) if Path(path).is_relative_to(root) else path
+
+
+def _record_timing(timings: dict, event: dict, out_dir: Path) -> None:
     if event["type"] == "node_finished":
         timings[event["node"]] = {"type": event.get("node_type"), "seconds": round(event["seconds"], 6),
                                   "cached": event["cached"]}
+        if event.get("files"):
+            timings[event["node"]]["files"] = [_relative(f, out_dir) for f in event["files"]]
 
 
 def _versions() -> dict:
@@ -128,7 +139,7 @@ def graph_files(paths: Sequence[str]) -> list[Path]:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from nodegraph.errors import GraphError
-    from nodegraph.graph import load
+    from nodegraph.session import load
 
     files = graph_files(args.paths)
     if not files:
@@ -152,8 +163,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:
-    from nodegraph import registry
+    from nodegraph.registry import default_registry
 
+    registry = default_registry()
     if args.json:
         print(json.dumps(registry.catalogue_json(), indent=2))
         return EXIT_OK
@@ -162,7 +174,8 @@ def cmd_nodes(args: argparse.Namespace) -> int:
             continue
         print(f"\n[{category}]")
         for spec in specs:
-            flags = [f for f in ("learnable", "stochastic", "preview", "trainer") if getattr(spec, f)]
+            flags = [f for f in ("learnable", "stochastic", "preview") if getattr(spec, f)]
+            flags += ["trainer"] if spec.trainer is not None else []
             aka = f" (also {', '.join(spec.aliases)})" if spec.aliases else ""
             print(f"  {spec.name}{aka}" + (f"  [{', '.join(flags)}]" if flags else ""))
             summary = spec.doc.splitlines()[0] if spec.doc else ""
@@ -223,7 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a graph headless")
     run.add_argument("graph")
-    run.add_argument("--out", default="out", help="folder for images, meshes, events.jsonl and manifest.json")
+    run.add_argument("--out", default=None, help="folder for images, meshes, events.jsonl and manifest.json "
+                                                 "(default: ~/.local/share/nodegraph/out/<graph name>)")
     run.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA when present)")
     run.add_argument("--set", action="append", type=parse_override, metavar="NODE.PARAM=VALUE",
                      help="override a param (repeatable); VALUE is JSON, else a string")

@@ -12,15 +12,26 @@ from nodegraph.errors import NodeError
 
 if TYPE_CHECKING:
     from nodegraph.executor import Executor
+    from nodegraph.training import TrainingLoop
 
 
 class RunContext:
-    """Handed to every node call: the device, file access, learnable state, previews, progress, errors."""
+    """Handed to every node call: the device, file access, learnable state, previews, progress, errors.
 
-    def __init__(self, executor: "Executor", node_id: str, iteration: int | None = None) -> None:
+    Attributes:
+        node_id: the id of the node being called.
+        iteration: the training iteration when the node is called inside a trainer's loop, else None.
+        loop: for a trainer node only, the :class:`~nodegraph.training.TrainingLoop` over its upstream
+            sub-graph (``loop.parameters()``, ``loop.progress()``, ``loop.tap()``, ``loop.history_floats()``);
+            None for every other node. The trainer's loss input arrives as ``loop.forward``.
+    """
+
+    def __init__(self, executor: "Executor", node_id: str, iteration: int | None = None,
+                 loop: "TrainingLoop | None" = None) -> None:
         self._executor = executor
         self.node_id = node_id
-        self.iteration = iteration  # the training iteration when called inside a loop, else None
+        self.iteration = iteration
+        self.loop = loop
 
     @property
     def device(self) -> torch.device:
@@ -47,7 +58,7 @@ class RunContext:
     def asset(self, value: str) -> Path:
         """The real path of an input file named by a param, relative to the graph file, inside allowed folders."""
         try:
-            return paths.resolve_asset(self._executor.graph.base_dir, value)
+            return paths.resolve_asset(self._executor.base_dir, value)
         except ValueError as exc:
             self.fail(None, str(exc))
 
@@ -57,7 +68,7 @@ class RunContext:
             path = paths.output_path(self.out_dir, filename)
         except ValueError as exc:
             self.fail("filename", str(exc))
-        self._executor.files_written.append(str(path))
+        self._executor.record_file(self.node_id, path)
         return path
 
     # ------------------------------------------------------------------ learnable state
@@ -90,6 +101,3 @@ class RunContext:
 
     def preview_plot(self, series: dict[str, list[float]], port: str = "plot", force: bool = False) -> None:
         self._executor.previews.plot(self.node_id, port, series, force=force or not self.in_loop)
-
-    def emit(self, type_: str, **fields: Any) -> None:
-        self._executor.bus.emit(type_, node=self.node_id, **fields)

@@ -1,10 +1,16 @@
-"""The executor: runs a validated graph in topological order, caching each node's latest outputs.
+"""The executor: runs a prepared graph in topological order, caching each node's latest outputs.
 
-A node's cache key is a hash of its type, its params (and the files they name), the keys of its inputs, and,
-for a learnable node, the version of its state. After an edit only the edited node and what depends on it
-get a new key, so only they run again. The cache holds one entry per node (the latest), so memory stays
-flat however many times a graph is edited and re-run. Trainer nodes (``Optimize``) hand off to
-:mod:`nodegraph.training`, which evaluates their upstream sub-graph once per iteration.
+Every node, trainers included, goes through one lifecycle (:meth:`Executor.value`): its cache key, a cache
+hit or a call, ``node_started``/``node_finished`` events, an execution count, and errors (out-of-memory
+included) mapped to a :class:`~nodegraph.errors.NodeError` naming the node. A node's key is a hash of its
+type, its params (and the files they name), the keys of its inputs, and, for a learnable node, the version of
+its state. After an edit only the edited node and what depends on it get a new key, so only they run again.
+The cache holds one entry per node (the latest), so memory stays flat however many times a graph is edited
+and re-run. A trainer's particulars (where its learnables start, the loop it drives, what it leaves behind)
+live in :mod:`nodegraph.training`.
+
+An executor is long-lived: a :class:`~nodegraph.session.Session` (or the editor's worker process) keeps one
+and hands it the current graph on every run, so cache and learned state carry over between runs.
 """
 from __future__ import annotations
 
@@ -21,17 +27,18 @@ from typing import Any, Callable
 
 import torch
 
-from nodegraph import registry
+from nodegraph import paths, training
 from nodegraph.context import RunContext
 from nodegraph.errors import Cancelled, GraphError, NodeError, Problem
 from nodegraph.events import EventBus
-from nodegraph.graph import Graph
-from nodegraph.plan import Plan
+from nodegraph.graph import Graph, Link
+from nodegraph.prepare import Prepared, prepare
 from nodegraph.previews import PreviewSink
-from nodegraph.spec import File
+from nodegraph.registry import Registry, default_registry
+from nodegraph.spec import File, NodeSpec
 from nodegraph.state import StateStore
+from nodegraph.training import TrainingLoop
 from nodegraph.types import summarize
-from nodegraph.validate import resolved_params, validate
 
 
 @dataclass
@@ -63,30 +70,30 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 class Executor:
-    """Runs one graph, again and again, reusing unchanged results and learned state."""
+    """Runs graphs, again and again, reusing unchanged results and learned state between runs."""
 
-    def __init__(self, graph: Graph, bus: EventBus | None = None) -> None:
-        self.graph = graph
+    def __init__(self, registry: Registry | None = None, bus: EventBus | None = None) -> None:
+        self.registry = registry or default_registry()
         self.bus = bus or EventBus()
         self.cache: dict[str, CacheEntry] = {}
         self.state = StateStore()
         self.snapshots: dict[str, dict] = {}  # trainer id -> {learnable id: state snapshot}
         self.counts: Counter[str] = Counter()  # executions per node id, for tests and the manifest
         self.device = default_device()
-        self.out_dir = Path.cwd() / "out"
         self.previews = PreviewSink(self.bus.emit)
         self.auto_preview = False  # show every Images output as it is produced (the editor turns this on)
-        self.files_written: list[str] = []
-        self.plan: Plan | None = None
+        # The run in progress (set by run()): what was prepared, where files go, what was written.
+        self.prepared: Prepared | None = None
+        self.out_dir: Path = paths.default_out_dir("untitled")
+        self.files_written: dict[str, list[str]] = {}  # node id -> paths, this run
         self._keys: dict[str, str] = {}
         self._structure_keys: dict[str, str] = {}  # learned state never changes these: kept for the whole run
         self._reported: set[str] = set()  # nodes whose node_finished this run has already announced
-        self._params: dict[str, dict] = {}
         self._cancel = threading.Event()
         self._lock = threading.Lock()  # one run at a time
         self.running = False
 
-    # ------------------------------------------------------------------ public
+    # ------------------------------------------------------------------ the run
     def cancel(self) -> None:
         """Ask the running graph to stop at the next node or iteration boundary."""
         self._cancel.set()
@@ -95,40 +102,45 @@ class Executor:
         if self._cancel.is_set():
             raise Cancelled()
 
-    def run(self, device: str | torch.device | None = None, targets: list[str] | None = None,
-            out_dir: str | Path | None = None) -> dict[str, dict]:
-        """Run the graph (or just ``targets`` and what they need); return ``{node_id: {output: value}}``."""
-        problems = validate(self.graph)
-        if problems:
-            raise GraphError(problems)
+    def run(self, graph: Graph | Prepared, device: str | torch.device | None = None,
+            targets: list[str] | None = None, out_dir: str | Path | None = None) -> dict[str, dict]:
+        """Run ``graph`` (or just ``targets`` and what they need); return ``{node_id: {output: value}}``.
+
+        ``graph`` may come already prepared (``prepare(graph, registry, targets)``), so a caller that showed
+        the problems first does not check it twice. Raises GraphError (every problem, before anything runs),
+        NodeError (a node failed; the events say which) or Cancelled. Files go to ``out_dir``, by default
+        ``paths.default_out_dir(graph.name)``.
+        """
+        prepared = graph if isinstance(graph, Prepared) else prepare(graph, self.registry, targets)
+        prepared.raise_problems()
+        graph = prepared.graph
+        dev = resolve_device(device)
         with self._lock:
             self.running = True
             self._cancel.clear()
             try:
-                return self._run(resolve_device(device), targets, out_dir)
+                return self._run(prepared, dev, targets, Path(out_dir) if out_dir else
+                                 paths.default_out_dir(graph.name))
             finally:
                 self.running = False
 
-    def _run(self, device: torch.device, targets: list[str] | None, out_dir: str | Path | None) -> dict:
+    def _run(self, prepared: Prepared, device: torch.device, targets: list[str] | None, out_dir: Path) -> dict:
         if device != self.device:
             self.cache.clear()
             self.state.clear()
             self.snapshots.clear()
             self.device = device
-        if out_dir is not None:
-            self.out_dir = Path(out_dir)
-        self.plan = Plan(self.graph)
-        self._params = {n: resolved_params(self.graph, n)[0] for n in self.graph.nodes}
+        self.prepared, self.out_dir = prepared, out_dir
         self._drop_stale_entries()
         self._keys.clear()
         self._structure_keys.clear()
         self._reported.clear()
-        self.files_written = []
+        self.files_written = {}
         order = self.plan.order(targets)
         run_id = uuid.uuid4().hex[:12]
         started = time.perf_counter()
         self.bus.emit("run_started", run_id=run_id, graph=self.graph.name, device=str(device), order=order,
-                      seed=self.graph.seed)
+                      seed=self.graph.seed, out_dir=str(out_dir))
         results: dict[str, dict] = {}
         try:
             for node_id in order:
@@ -149,7 +161,8 @@ class Executor:
                           error=exc.problem.to_json())
             raise
         self.bus.emit("run_finished", run_id=run_id, status="ok", seconds=time.perf_counter() - started)
-        return {n: entry.outputs for n, entry in self.cache.items() if n in set(order)} | results
+        wanted = set(order)
+        return {n: entry.outputs for n, entry in self.cache.items() if n in wanted} | results
 
     def _drop_stale_entries(self) -> None:
         for node_id in list(self.cache):
@@ -159,10 +172,31 @@ class Executor:
             if node_id not in self.graph.nodes:
                 del self.state[node_id]
 
-    # ------------------------------------------------------------------ keys
-    def params(self, node_id: str) -> dict:
-        return self._params[node_id]
+    # ------------------------------------------------------------------ the prepared graph
+    @property
+    def graph(self) -> Graph:
+        return self.prepared.graph
 
+    @property
+    def plan(self):
+        return self.prepared.plan
+
+    @property
+    def specs(self) -> dict[str, NodeSpec]:
+        return self.prepared.specs
+
+    @property
+    def base_dir(self) -> Path:
+        return self.graph.base_dir
+
+    def params(self, node_id: str) -> dict:
+        return self.prepared.params[node_id]
+
+    def links_into(self, node_id: str) -> list[tuple[int, Link]]:
+        """``(link index, link)`` for every link into the node, in file order."""
+        return self.prepared.inputs.get(node_id, [])
+
+    # ------------------------------------------------------------------ keys
     def invalidate_keys(self) -> None:
         """Learnable versions changed: every key that depends on them must be recomputed."""
         self._keys.clear()
@@ -170,25 +204,25 @@ class Executor:
     def key(self, node_id: str) -> str:
         if node_id in self._keys:
             return self._keys[node_id]
-        spec = registry.get(self.graph.nodes[node_id].type)
+        spec = self.specs[node_id]
         parts = self._own_key_parts(node_id)
-        parts.append(sorted((l.dst_port, self.graph.links.index(l), self.key(l.src), l.src_port)
-                            for l in self.graph.links_into(node_id)))
+        parts.append(sorted((l.dst_port, i, self.key(l.src), l.src_port) for i, l in self.links_into(node_id)))
         if spec.learnable:
             parts.append(self.state[node_id].version)
         if spec.stochastic:
             parts.append(self.graph.seed)
-        if spec.trainer:
+        if spec.trainer is not None:
             parts.append([self.state[n].version for n in self.plan.trains(node_id)])
         self._keys[node_id] = _digest(parts)
         return self._keys[node_id]
 
     def _own_key_parts(self, node_id: str) -> list[Any]:
         """The node's type, params and the files they name: its part of every key."""
-        spec = registry.get(self.graph.nodes[node_id].type)
-        parts: list[Any] = [spec.name, self.params(node_id)]
+        spec = self.specs[node_id]
+        params = self.params(node_id)
+        parts: list[Any] = [spec.name, params]
         for param in spec.params:
-            value = self.params(node_id).get(param.name)
+            value = params.get(param.name)
             if isinstance(param, File) and param.must_exist and value:
                 path = Path(self.graph.base_dir, value)
                 stat = path.stat() if path.exists() else None
@@ -202,91 +236,12 @@ class Executor:
         readers pull the learnable node."""
         if node_id not in self._structure_keys:
             parts = self._own_key_parts(node_id)
-            parts.append(sorted((l.dst_port, self.graph.links.index(l), self.structure_key(l.src), l.src_port)
-                                for l in self.graph.links_into(node_id)))
+            parts.append(sorted((l.dst_port, i, self.structure_key(l.src), l.src_port)
+                                for i, l in self.links_into(node_id)))
             self._structure_keys[node_id] = _digest(parts)
         return self._structure_keys[node_id]
 
-    # ------------------------------------------------------------------ evaluation
-    def inputs_of(self, node_id: str, pull: Callable[[str], dict]) -> dict:
-        """Gather a node's inputs by pulling its sources with ``pull`` (cached or per-iteration)."""
-        spec = registry.get(self.graph.nodes[node_id].type)
-        values: dict[str, Any] = {}
-        for port in spec.inputs:
-            links = [l for l in self.graph.links_into(node_id) if l.dst_port == port.name]
-            got = [pull(l.src)[l.src_port] for l in links]
-            if port.multiple:
-                values[port.name] = got
-            else:
-                values[port.name] = got[0] if got else None
-        return values
-
-    def value(self, node_id: str) -> dict:
-        """The node's outputs: from the cache when its key is unchanged, else computed now."""
-        spec = registry.get(self.graph.nodes[node_id].type)
-        if spec.trainer:
-            from nodegraph.training import run_trainer
-
-            return run_trainer(self, node_id)
-        if spec.learnable:
-            self._sync_learnable_init(node_id)
-        key = self.key(node_id)
-        entry = self.cache.get(node_id)
-        if entry is not None and entry.key == key:
-            self.report_cached(node_id, entry)
-            return entry.outputs
-        inputs = self.inputs_of(node_id, self.value)
-        self.check_cancelled()
-        self.bus.emit("node_started", node=node_id, node_type=spec.name)
-        started = time.perf_counter()
-        outputs = self.call(node_id, inputs)
-        seconds = time.perf_counter() - started
-        self.cache[node_id] = CacheEntry(key, outputs, seconds)
-        self.report_finished(node_id, outputs, seconds, cached=False)
-        if self.auto_preview:
-            self._auto_preview(node_id, outputs)
-        return outputs
-
-    def report_cached(self, node_id: str, entry: CacheEntry) -> None:
-        """A cache hit is reported once per run, however many nodes read it."""
-        if node_id not in self._reported:
-            self.report_finished(node_id, entry.outputs, entry.seconds, cached=True)
-
-    def report_finished(self, node_id: str, outputs: dict, seconds: float, cached: bool) -> None:
-        self._reported.add(node_id)
-        self.bus.emit("node_finished", node=node_id, node_type=registry.get(self.graph.nodes[node_id].type).name,
-                      seconds=seconds, cached=cached, outputs={k: summarize(v) for k, v in outputs.items()})
-
-    def store(self, node_id: str, outputs: dict, seconds: float) -> None:
-        """Record outputs computed outside :meth:`value` (trainers) under the node's current key."""
-        self.cache[node_id] = CacheEntry(self.key(node_id), outputs, seconds)
-
-    def call(self, node_id: str, inputs: dict, iteration: int | None = None) -> dict:
-        """Run a node function once; exceptions become NodeErrors that name the node."""
-        node = self.graph.nodes[node_id]
-        spec = registry.get(node.type)
-        ctx = RunContext(self, node_id, iteration)
-        self.counts[node_id] += 1
-        try:
-            if spec.stochastic and iteration is None:
-                torch.manual_seed(_node_seed(self.graph.seed, node_id))
-            result = spec.fn(ctx, **inputs, **self.params(node_id))
-            return spec.normalise_result(result)
-        except (NodeError, Cancelled, GraphError):
-            raise
-        except torch.cuda.OutOfMemoryError as exc:
-            oom = out_of_memory_message(exc)
-        except Exception as exc:
-            raise self._error(node_id, f"{type(exc).__name__}: {exc}", traceback.format_exc()) from None
-        release_gpu_memory()  # only out-of-memory gets here, its traceback gone (see release_gpu_memory)
-        raise self._error(node_id, oom)
-
-    def _error(self, node_id: str, message: str, tb: str = "") -> NodeError:
-        err = NodeError(node_id, None, message)
-        err.traceback = tb
-        return err
-
-    def _sync_learnable_init(self, node_id: str) -> None:
+    def sync_learnable_init(self, node_id: str) -> None:
         """A learnable node whose params or inputs changed starts again from its initial value."""
         spec_key = self.structure_key(node_id)
         st = self.state[node_id]
@@ -295,12 +250,108 @@ class Executor:
             st.init_key = spec_key
             self.invalidate_keys()
 
+    # ------------------------------------------------------------------ the node lifecycle
+    def inputs_of(self, node_id: str, pull: Callable[[str], dict], loop: TrainingLoop | None = None) -> dict:
+        """Gather a node's inputs by pulling its sources with ``pull`` (cached or per-iteration). A trainer's
+        loss input is its loop's ``forward``."""
+        spec = self.specs[node_id]
+        loss_port = spec.trainer.loss if loop is not None else None
+        links = self.links_into(node_id)
+        values: dict[str, Any] = {}
+        for port in spec.inputs:
+            if port.name == loss_port:
+                values[port.name] = loop.forward
+                continue
+            got = [pull(l.src)[l.src_port] for _, l in links if l.dst_port == port.name]
+            values[port.name] = got if port.multiple else (got[0] if got else None)
+        return values
+
+    def value(self, node_id: str) -> dict:
+        """The node's outputs: from the cache when its key is unchanged, else computed now (see module doc)."""
+        spec = self.specs[node_id]
+        is_trainer = spec.trainer is not None
+        if spec.learnable:
+            self.sync_learnable_init(node_id)
+        if is_trainer:
+            training.start_state(self, node_id)
+        key = self.key(node_id)
+        entry = self.cache.get(node_id)
+        if entry is not None and entry.key == key and (not is_trainer or training.reuse(self, node_id, key)):
+            self._report_cached(node_id, entry)
+            return entry.outputs
+        loop = TrainingLoop(self, node_id) if is_trainer else None  # computes the loop's static part first
+        inputs = self.inputs_of(node_id, self.value, loop)
+        self.check_cancelled()
+        self.bus.emit("node_started", node=node_id, node_type=spec.name)
+        started = time.perf_counter()
+        if loop is not None:
+            loop.set_trainable()
+        try:
+            outputs = self.call(node_id, inputs, loop=loop)
+        except Cancelled:
+            if loop is not None:
+                training.keep_partial(self, node_id, loop)
+            raise
+        if loop is not None:
+            outputs = training.finish(self, node_id, key, loop, outputs)
+        seconds = time.perf_counter() - started
+        self.cache[node_id] = CacheEntry(key, outputs, seconds)
+        self._report_finished(node_id, outputs, seconds, cached=False)
+        if self.auto_preview:
+            self._auto_preview(node_id, outputs)
+        return outputs
+
+    def call(self, node_id: str, inputs: dict, iteration: int | None = None,
+             loop: TrainingLoop | None = None) -> dict:
+        """Run a node function once; exceptions become NodeErrors that name the node."""
+        spec = self.specs[node_id]
+        ctx = RunContext(self, node_id, iteration, loop)
+        self.counts[node_id] += 1
+        try:
+            if spec.stochastic and iteration is None:
+                torch.manual_seed(_node_seed(self.graph.seed, node_id))
+            result = spec.fn(ctx, **inputs, **self.params(node_id))
+            return spec.normalise_result(result)
+        except (NodeError, Cancelled, GraphError):
+            raise
+        except torch.cuda.OutOfMemoryError as exc:  # in the node, or in a trainer's backward() or step
+            oom = out_of_memory_message(exc)
+        except Exception as exc:
+            raise node_error(node_id, f"{type(exc).__name__}: {exc}", traceback.format_exc()) from None
+        # Only out-of-memory gets here, its traceback (and the failed call's frames) gone.
+        del ctx, inputs
+        if loop is not None:
+            loop.release()  # the iteration's activations
+        release_gpu_memory()
+        raise node_error(node_id, oom)
+
+    def record_file(self, node_id: str, path: Path) -> None:
+        """A node is writing ``path``: listed on its node_finished event and in the run's manifest."""
+        self.files_written.setdefault(node_id, []).append(str(path))
+
+    def _report_cached(self, node_id: str, entry: CacheEntry) -> None:
+        """A cache hit is reported once per run, however many nodes read it."""
+        if node_id not in self._reported:
+            self._report_finished(node_id, entry.outputs, entry.seconds, cached=True)
+
+    def _report_finished(self, node_id: str, outputs: dict, seconds: float, cached: bool) -> None:
+        self._reported.add(node_id)
+        extra = {"files": self.files_written[node_id]} if node_id in self.files_written else {}
+        self.bus.emit("node_finished", node=node_id, node_type=self.specs[node_id].name, seconds=seconds,
+                      cached=cached, outputs={k: summarize(v) for k, v in outputs.items()}, **extra)
+
     def _auto_preview(self, node_id: str, outputs: dict) -> None:
-        spec = registry.get(self.graph.nodes[node_id].type)
-        for port in spec.outputs:
+        for port in self.specs[node_id].outputs:
             value = outputs.get(port.name)
             if port.type == "Images" and isinstance(value, torch.Tensor):
                 self.previews.image(node_id, port.name, value, force=True)
+
+
+def node_error(node_id: str, message: str, tb: str = "") -> NodeError:
+    """A NodeError for a failure around a node (not raised by the node itself), with its traceback kept."""
+    err = NodeError(node_id, None, message)
+    err.traceback = tb
+    return err
 
 
 def out_of_memory_message(exc: BaseException) -> str:

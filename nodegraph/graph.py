@@ -1,12 +1,11 @@
 """The graph document: nodes, links and params, read from and written to ``nodegraph/1`` JSON.
 
-A :class:`Graph` is the user's document. It knows nothing about running; :meth:`Graph.run` hands it to an
-:class:`~nodegraph.executor.Executor` that lives as long as the graph, so a second run reuses what the first
-computed. JSON is written sorted and indented, so a saved graph diffs cleanly and load -> save is identity.
+A :class:`Graph` is the user's document and knows nothing about running: a
+:class:`~nodegraph.session.Session` pairs it with the long-lived executor that does. JSON is written sorted and
+indented, so a saved graph diffs cleanly and load -> save is identity.
 """
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +45,7 @@ class Link:
 
 @dataclass
 class Graph:
-    """A graph document plus the executor that runs it (created on the first run and kept for caching)."""
+    """A graph document: nodes with their params, links between ports, a name, a seed and editor layout."""
 
     nodes: dict[str, NodeDoc] = field(default_factory=dict)
     links: list[Link] = field(default_factory=list)
@@ -56,7 +55,6 @@ class Graph:
     ui: dict[str, Any] = field(default_factory=dict)
     base_dir: Path = field(default_factory=Path.cwd)  # asset paths are relative to this
     path: Path | None = None
-    _executor: Any = field(default=None, repr=False, compare=False)
 
     # ------------------------------------------------------------------ editing
     def add_node(self, type_name: str, node_id: str | None = None, **params: Any) -> str:
@@ -95,12 +93,6 @@ class Graph:
             i += 1
         return f"{stem}{i}"
 
-    def links_into(self, node_id: str) -> list[Link]:
-        return [l for l in self.links if l.dst == node_id]
-
-    def links_out_of(self, node_id: str) -> list[Link]:
-        return [l for l in self.links if l.src == node_id]
-
     # ------------------------------------------------------------------ JSON
     def to_json(self) -> dict:
         out: dict[str, Any] = {
@@ -122,32 +114,6 @@ class Graph:
         tmp.write_text(self.dumps())
         tmp.replace(target)
         return target
-
-    def copy(self) -> "Graph":
-        """A document copy without the executor (its cache and learned state stay with the original)."""
-        return Graph(copy.deepcopy(self.nodes), list(self.links), self.name, self.description, self.seed,
-                     copy.deepcopy(self.ui), self.base_dir, self.path)
-
-    # ------------------------------------------------------------------ running
-    @property
-    def executor(self):
-        from nodegraph.executor import Executor
-
-        if self._executor is None:
-            self._executor = Executor(self)
-        return self._executor
-
-    def validate(self) -> list[Problem]:
-        """Every problem in the graph at once (types, links, params, files, cycles); empty when runnable."""
-        from nodegraph.validate import validate
-
-        return validate(self)
-
-    def run(self, device: str | None = None, overrides: dict[str, Any] | None = None, **kwargs: Any) -> dict:
-        """Run the graph; return ``{node_id: {output_name: value}}``. Unchanged nodes come from the cache."""
-        if overrides:
-            self.set_params(overrides)
-        return self.executor.run(device=device, **kwargs)
 
 
 def dumps(doc: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import networkx as nx
 
 from nodegraph.graph import Graph
+from nodegraph.registry import Registry, default_registry
 
 COLUMN_WIDTH = 340
 ROW_GAP = 40
@@ -11,10 +12,8 @@ PORT_ROW = 22  # the editor draws one row per port and per param
 IMAGE_ROWS = 8  # nodes that output images show a preview below their ports
 
 
-def node_height(graph: Graph, node_id: str) -> int:
+def node_height(graph: Graph, node_id: str, registry: Registry) -> int:
     """Roughly how tall the editor draws a node, so columns do not overlap."""
-    from nodegraph import registry
-
     spec = registry.get(graph.nodes[node_id].type)
     if spec is None:
         return 120
@@ -24,8 +23,9 @@ def node_height(graph: Graph, node_id: str) -> int:
     return 40 + rows * PORT_ROW
 
 
-def auto_layout(graph: Graph, only_missing: bool = True) -> int:
+def auto_layout(graph: Graph, only_missing: bool = True, registry: Registry | None = None) -> int:
     """Place nodes in columns by their depth in the graph; returns how many nodes were placed."""
+    registry = registry or default_registry()
     dag = nx.DiGraph()
     dag.add_nodes_from(graph.nodes)
     dag.add_edges_from((l.src, l.dst) for l in graph.links if l.src in graph.nodes and l.dst in graph.nodes)
@@ -39,7 +39,7 @@ def auto_layout(graph: Graph, only_missing: bool = True) -> int:
     for node_id in graph.nodes:  # file order keeps related nodes near each other within a column
         column = depth[node_id]
         y = next_y.get(column, 40)
-        next_y[column] = y + node_height(graph, node_id) + ROW_GAP
+        next_y[column] = y + node_height(graph, node_id, registry) + ROW_GAP
         node = graph.nodes[node_id]
         if only_missing and "pos" in node.ui:
             continue

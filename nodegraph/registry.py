@@ -149,19 +149,3 @@ def default_registry() -> Registry:
     return _DEFAULT
 
 
-
-# --- transition shims (removed once the executor takes a Registry): the old module-level functions
-def get(type_name: str) -> NodeSpec | None:
-    return default_registry().get(type_name)
-
-
-def load_all() -> dict[str, NodeSpec]:
-    return {s.name: s for s in default_registry()}
-
-
-def by_category() -> dict[str, list[NodeSpec]]:
-    return default_registry().by_category()
-
-
-def catalogue_json() -> dict:
-    return default_registry().catalogue_json()

@@ -1,79 +1,27 @@
 """Training as a node: the loop a trainer node (``Optimize``) drives over its upstream sub-graph.
 
-The executor calls :func:`run_trainer` instead of caching the trainer like an ordinary node. It restores the
-state the trained learnables must start from (their initial values, or the snapshot a previous stage left),
-returns the cached result if nothing upstream changed, else calls the trainer node with a
-:class:`TrainingLoop` in ``ctx.loop`` and ``loss`` bound to ``loop.forward``. The loop computes the static part
-of the sub-graph once, re-evaluates dynamic nodes (learnable, stochastic and what depends on them) every
-iteration, and evaluates preview taps every few iterations under ``no_grad`` within a time budget.
+A trainer goes through the executor's one node lifecycle (key, cache, events, counts, errors) like any node;
+this module owns only what is particular to training: where the trained learnables start (:func:`start_state`:
+their initial values, or the snapshot a previous stage left), the :class:`TrainingLoop` the trainer receives
+as ``ctx.loop`` (with its loss input bound to ``loop.forward``), and what a finished or stopped loop leaves
+behind (:func:`finish`, :func:`keep_partial`). The loop computes the static part of the sub-graph once,
+re-evaluates dynamic nodes (learnable, stochastic and what depends on them) every iteration, and evaluates
+preview taps every few iterations under ``no_grad`` within a time budget.
 """
 from __future__ import annotations
 
 import math
 import time
-import traceback
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import torch
 
-from nodegraph import registry
-from nodegraph.context import RunContext
-from nodegraph.errors import Cancelled, NodeError
+from nodegraph.errors import NodeError
 from nodegraph.ratelimit import RateLimit
+from nodegraph.values import LossValue, TrainedToken
 
 if TYPE_CHECKING:
     from nodegraph.executor import Executor
-
-
-@dataclass
-class LossValue:
-    """What a loss node outputs: the weighted scalar to minimise and its named terms for plots.
-
-    ``terms`` maps a term name (the loss node's id) to its unweighted value, detached.
-    """
-
-    total: torch.Tensor
-    terms: dict[str, torch.Tensor] = field(default_factory=dict)
-
-    @staticmethod
-    def term(name: str, value: torch.Tensor, weight: float = 1.0) -> "LossValue":
-        return LossValue(weight * value, {name: value.detach()})
-
-    @staticmethod
-    def combine(losses: list["LossValue"]) -> "LossValue":
-        total = sum((l.total for l in losses[1:]), losses[0].total)
-        terms: dict[str, torch.Tensor] = {}
-        for l in losses:
-            terms.update(l.terms)
-        return LossValue(total, terms)
-
-    def summary(self) -> dict:
-        return {"kind": "Loss", "total": float(self.total.detach()),
-                "terms": {k: float(v) for k, v in self.terms.items()}}
-
-
-@dataclass
-class LossHistory:
-    """Per-iteration values of the total loss and of each term."""
-
-    series: dict[str, list[float]] = field(default_factory=dict)
-
-    def summary(self) -> dict:
-        return {"kind": "LossHistory", "iterations": len(self.series.get("total", [])),
-                "final": {k: v[-1] for k, v in self.series.items() if v}}
-
-
-@dataclass(frozen=True)
-class TrainedToken:
-    """The ``done`` output of a stage: wire it to a later stage's ``after`` input to order the stages."""
-
-    trainer: str
-    key: str
-
-    def summary(self) -> dict:
-        return {"kind": "Trained", "trainer": self.trainer}
 
 
 class TrainingLoop:
@@ -89,10 +37,11 @@ class TrainingLoop:
         self.learnables = self.plan.trains(trainer)
         self.taps = self.plan.taps(trainer)
         interior = self.plan.interior(trainer)
-        self.loss_sources = [l for l in executor.graph.links_into(trainer) if l.dst_port == "loss"]
+        contract = executor.specs[trainer].trainer
+        self.loss_sources = [l for _, l in executor.links_into(trainer) if l.dst_port == contract.loss]
         self.static: dict[str, dict] = {}
-        for node_id in nx.topological_sort(self.plan.dag.subgraph(interior)):
-            if node_id not in self.plan.dynamic:
+        for node_id in self.plan.topological:
+            if node_id in interior and node_id not in self.plan.dynamic:
                 self.static[node_id] = executor.value(node_id)
         self.history: dict[str, list] = {"total": []}
         self.iteration = 0
@@ -138,7 +87,7 @@ class TrainingLoop:
             self.ex.state[node_id].set_trainable(self.plan.trained_tensors(self.trainer, node_id))
 
     def _non_finite_error(self) -> NodeError:
-        for node_id in nx.topological_sort(self.plan.dag):
+        for node_id in self.plan.topological:
             for port, value in (self.memo.get(node_id) or self.static.get(node_id) or {}).items():
                 tensors = [value] if isinstance(value, torch.Tensor) else \
                     [value.total] if isinstance(value, LossValue) else []
@@ -195,15 +144,20 @@ class TrainingLoop:
             out[name] = list(values)
         return out
 
+    def release(self) -> None:
+        """Drop this iteration's values (activations), e.g. before memory is handed back after out-of-memory."""
+        self.memo = {}
+        self.static = {}
+
     def __getattr__(self, name: str) -> Any:  # pragma: no cover - clearer message for node authors
         raise AttributeError(f"TrainingLoop has no attribute {name!r}")
 
 
-def _start_state(ex: "Executor", trainer: str) -> None:
+def start_state(ex: "Executor", trainer: str) -> None:
     """Put each learnable this trainer trains where the trainer starts: its previous stage's end, or init."""
     plan = ex.plan
     for node_id in plan.trains(trainer):
-        ex._sync_learnable_init(node_id)
+        ex.sync_learnable_init(node_id)
         earlier = [s for s in plan.previous_stages(trainer) if node_id in plan.trains(s)]
         snap = ex.snapshots.get(earlier[-1], {}).get(node_id) if earlier else None
         if snap is not None:
@@ -213,60 +167,31 @@ def _start_state(ex: "Executor", trainer: str) -> None:
     ex.invalidate_keys()
 
 
-def run_trainer(ex: "Executor", trainer: str) -> dict:
-    """Run (or reuse) a trainer node; see the module docstring."""
-    from nodegraph.executor import CacheEntry, out_of_memory_message, release_gpu_memory  # imports this module
+def reuse(ex: "Executor", trainer: str, key: str) -> bool:
+    """A cached trainer result is usable when its snapshot is there; then the learnables take it up."""
+    if trainer not in ex.snapshots:
+        return False
+    _hand_over(ex, trainer, key, ex.snapshots[trainer])
+    return True
 
-    spec = registry.get(ex.graph.nodes[trainer].type)
-    _start_state(ex, trainer)
-    key = ex.key(trainer)
-    entry = ex.cache.get(trainer)
-    if entry is not None and entry.key == key and trainer in ex.snapshots:
-        _finish_state(ex, trainer, key, ex.snapshots[trainer])
-        ex.report_cached(trainer, entry)
-        return entry.outputs
-    loop = TrainingLoop(ex, trainer)
-    ex.bus.emit("node_started", node=trainer, node_type=spec.name)
-    started = time.perf_counter()
-    ctx = RunContext(ex, trainer)
-    ctx.loop = loop
-    other = {}
-    for port in spec.inputs:
-        if port.name != "loss":
-            links = [l for l in ex.graph.links_into(trainer) if l.dst_port == port.name]
-            other[port.name] = ex.value(links[0].src)[links[0].src_port] if links else None
-    ex.counts[trainer] += 1
-    loop.set_trainable()
-    oom = None
-    try:
-        result = spec.fn(ctx, loss=loop.forward, **other, **ex.params(trainer))
-    except Cancelled:
-        partial = {n: ex.state[n].snapshot() for n in loop.learnables}
-        _finish_state(ex, trainer, f"cancelled-{time.time_ns()}", partial)
-        raise
-    except NodeError:
-        raise
-    except torch.cuda.OutOfMemoryError as exc:  # in backward() or the optimizer step, outside any node call
-        oom = out_of_memory_message(exc)
-    except Exception as exc:
-        raise ex._error(trainer, f"{type(exc).__name__}: {exc}", traceback.format_exc()) from None
-    if oom is not None:
-        del loop, ctx  # the iteration's activations and the optimizer's state go with them
-        release_gpu_memory()
-        raise ex._error(trainer, oom)
-    outputs = spec.normalise_result(result)
-    if "done" in outputs:
-        outputs["done"] = TrainedToken(trainer, key)
+
+def finish(ex: "Executor", trainer: str, key: str, loop: TrainingLoop, outputs: dict) -> dict:
+    """After the trainer returned: its ``done`` token, the snapshot later stages and cached runs start from."""
+    done = ex.specs[trainer].trainer.done
+    outputs[done] = TrainedToken(trainer, key)
     snap = {n: ex.state[n].snapshot() for n in loop.learnables}
     ex.snapshots[trainer] = snap
-    seconds = time.perf_counter() - started
-    ex.cache[trainer] = CacheEntry(key, outputs, seconds)
-    _finish_state(ex, trainer, key, snap)
-    ex.report_finished(trainer, outputs, seconds, cached=False)
+    _hand_over(ex, trainer, key, snap)
     return outputs
 
 
-def _finish_state(ex: "Executor", trainer: str, key: str, snap: dict) -> None:
+def keep_partial(ex: "Executor", trainer: str, loop: TrainingLoop) -> None:
+    """A stopped loop keeps what it learned so far (readers see it; nothing caches it as finished)."""
+    partial = {n: ex.state[n].snapshot() for n in loop.learnables}
+    _hand_over(ex, trainer, f"cancelled-{time.time_ns()}", partial)
+
+
+def _hand_over(ex: "Executor", trainer: str, key: str, snap: dict) -> None:
     for node_id, node_snap in snap.items():
         ex.state[node_id].restore(node_snap, f"{trainer}:{key}")
         ex.state[node_id].set_trainable(None)

@@ -1,23 +1,24 @@
-"""Check a graph before anything runs, and report every problem at once, each naming node and field."""
+"""The checks a graph must pass before anything runs, each problem naming node and field.
+
+These are the pieces :func:`nodegraph.prepare.prepare` combines; nothing else calls them directly.
+"""
 from __future__ import annotations
 
 import networkx as nx
 
-from nodegraph import paths, registry
+from nodegraph import paths
 from nodegraph import types as port_types
 from nodegraph.errors import Problem
-from nodegraph.graph import Graph
-from nodegraph.spec import File
+from nodegraph.graph import Graph, Link
+from nodegraph.registry import Registry
+from nodegraph.spec import File, NodeSpec
 
 
-def resolved_params(graph: Graph, node_id: str) -> tuple[dict, list[Problem]]:
+def resolved_params(graph: Graph, node_id: str, spec: NodeSpec) -> tuple[dict, list[Problem]]:
     """The node's params with defaults filled in and values normalised, plus problems with them."""
     node = graph.nodes[node_id]
-    spec = registry.get(node.type)
     problems: list[Problem] = []
     values: dict = {}
-    if spec is None:
-        return values, problems
     for name in sorted(set(node.params) - {p.name for p in spec.params}):
         problems.append(Problem(node_id, name, f"unknown param of {spec.name}; it has "
                                                f"{[p.name for p in spec.params]}"))
@@ -40,18 +41,18 @@ def resolved_params(graph: Graph, node_id: str) -> tuple[dict, list[Problem]]:
     return values, problems
 
 
-def structural_problems(graph: Graph) -> list[Problem]:
+def structural_problems(graph: Graph, specs: dict[str, NodeSpec | None]) -> list[Problem]:
     """Unknown types, bad links, missing inputs and cycles: what makes a graph unrunnable as drawn."""
     problems: list[Problem] = []
     for node in graph.nodes.values():
-        if registry.get(node.type) is None:
+        if specs[node.id] is None:
             problems.append(Problem(node.id, "type", f"unknown node type {node.type!r}"))
     seen_inputs: dict[tuple[str, str], int] = {}
     for link in graph.links:
-        problems += _link_problems(graph, link)
+        problems += link_problems(graph, specs, link)
         seen_inputs[(link.dst, link.dst_port)] = seen_inputs.get((link.dst, link.dst_port), 0) + 1
     for node in graph.nodes.values():
-        spec = registry.get(node.type)
+        spec = specs[node.id]
         if spec is None:
             continue
         for port in spec.inputs:
@@ -70,19 +71,13 @@ def structural_problems(graph: Graph) -> list[Problem]:
     return problems
 
 
-def link_problem(graph: Graph, link) -> Problem | None:
-    """Why this link would be illegal (used while dragging in the editor too), or None."""
-    found = _link_problems(graph, link)
-    return found[0] if found else None
-
-
-def _link_problems(graph: Graph, link) -> list[Problem]:
-    src, dst = graph.nodes.get(link.src), graph.nodes.get(link.dst)
-    if src is None or dst is None:
-        missing = link.src if src is None else link.dst
+def link_problems(graph: Graph, specs: dict[str, NodeSpec | None], link: Link) -> list[Problem]:
+    """Why this link is illegal: a missing node or port, mismatched types, a node feeding itself."""
+    if link.src not in graph.nodes or link.dst not in graph.nodes:
+        missing = link.src if link.src not in graph.nodes else link.dst
         return [Problem(missing, None, f"link {link.src}.{link.src_port} -> {link.dst}.{link.dst_port} names "
                                        f"a node that does not exist")]
-    src_spec, dst_spec = registry.get(src.type), registry.get(dst.type)
+    src_spec, dst_spec = specs[link.src], specs[link.dst]
     if src_spec is None or dst_spec is None:
         return []  # reported as an unknown type
     out_port, in_port = src_spec.output(link.src_port), dst_spec.input(link.dst_port)
@@ -101,13 +96,6 @@ def _link_problems(graph: Graph, link) -> list[Problem]:
     return problems
 
 
-def validate(graph: Graph) -> list[Problem]:
-    """Every problem in the graph: structure, params, files, and training wiring."""
-    problems = structural_problems(graph)
-    for node_id in graph.nodes:
-        problems += resolved_params(graph, node_id)[1]
-    if not problems:
-        from nodegraph.plan import plan_problems
-
-        problems += plan_problems(graph)
-    return problems
+def look_up(graph: Graph, registry: Registry) -> dict[str, NodeSpec | None]:
+    """Each node's spec (None for an unknown type): the one registry look-up per node of a run."""
+    return {node_id: registry.get(node.type) for node_id, node in graph.nodes.items()}

@@ -11,10 +11,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/toy_nodes.py
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
-import toy_nodes  # noqa: E402
-from nodegraph.registry import default_registry  # noqa: E402
-
-default_registry().add_module(toy_nodes)  # transition: the Toy* node types
 
 GRAPHS = ROOT / "graphs"
 ASSETS = GRAPHS / "assets"

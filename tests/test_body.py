@@ -12,9 +12,9 @@ import torch
 
 import nodegraph
 from nodegraph.errors import GraphError, NodeError
-from nodegraph.graph import Graph
-from nodes import _smpl
-from nodes._smpl import SMPL_JOINT_NAMES, BodyParams
+from nodegraph.session import Session
+from nodegraph.nodes import _smpl
+from nodegraph.nodes._smpl import SMPL_JOINT_NAMES, BodyParams
 
 ROOT = Path(__file__).resolve().parent.parent
 STANDIN = ROOT / "graphs" / "assets" / "standin_body" / "standin_body.npz"
@@ -32,11 +32,11 @@ def model():
     return _smpl.load_body_model(STANDIN, allow_pickle=False)
 
 
-def body_graph(tmp_path: Path, file: str = "standin_body.npz", **params) -> Graph:
+def body_graph(tmp_path: Path, file: str = "standin_body.npz", **params) -> Session:
     """model -> params -> forward, with the stand-in (or another file) copied next to the graph."""
     if file == "standin_body.npz":
         (tmp_path / file).write_bytes(STANDIN.read_bytes())
-    g = Graph(name="body", base_dir=tmp_path)
+    g = nodegraph.new(name="body", base_dir=tmp_path)
     g.add_node("LoadBodyModel", "model", file=file)
     g.add_node("SMPLParamsFixed", "params", **params)
     g.add_node("SMPLForward", "body")
@@ -45,7 +45,7 @@ def body_graph(tmp_path: Path, file: str = "standin_body.npz", **params) -> Grap
     return g
 
 
-def error_of(g: Graph, **kw) -> NodeError:
+def error_of(g: Session, **kw) -> NodeError:
     with pytest.raises(NodeError) as info:
         g.run(device="cpu", **kw)
     return info.value
@@ -303,7 +303,7 @@ def test_chumpy_and_sparse_arrays_in_a_pickle_become_plain_numbers(tmp_path, arr
 # ------------------------------------------------------------------------------------------ keypoints
 
 
-def camera_graph(tmp_path: Path, size: int = 64) -> Graph:
+def camera_graph(tmp_path: Path, size: int = 64) -> Session:
     g = body_graph(tmp_path, pose_by_joint="left_shoulder: 0 0 -0.8\nright_elbow: 0 0 -0.9",
                    global_orient=[0.0, 0.4, 0.0])
     g.add_node("LookAtViewTransform", "view", dist=3.0, elev=5.0, azim=0.0, at=[0.0, -0.25, 0.0])
@@ -355,7 +355,7 @@ def test_keypoints_save_load_roundtrip_and_openpose(tmp_path):
     (tmp_path / "openpose.json").write_text(json.dumps(
         {"people": [{"pose_keypoints_2d": body25.ravel().tolist()}]}))
     np.save(tmp_path / "plain.npy", kp.xy[0].numpy())
-    g2 = Graph(name="kp", base_dir=tmp_path)
+    g2 = nodegraph.new(name="kp", base_dir=tmp_path)
     g2.add_node("LoadKeypoints", "ours", file="kp.json", image_size=999)
     g2.add_node("LoadKeypoints", "openpose", file="openpose.json", image_size=100)
     g2.add_node("LoadKeypoints", "npy", file="plain.npy", image_size=80)
@@ -371,7 +371,7 @@ def test_keypoints_save_load_roundtrip_and_openpose(tmp_path):
 
     (tmp_path / "bad.npy").write_bytes(b"")
     np.save(tmp_path / "bad.npy", np.zeros((17, 3)))
-    g3 = Graph(name="bad", base_dir=tmp_path)
+    g3 = nodegraph.new(name="bad", base_dir=tmp_path)
     g3.add_node("LoadKeypoints", "kp", file="bad.npy")
     err = error_of(g3)
     assert (err.problem.node, err.problem.field) == ("kp", "file") and "17 keypoints" in err.problem.message
@@ -384,7 +384,7 @@ def test_draw_skeleton_draws_bones_only_near_the_joints(tmp_path):
     kp[:, 2] = 1.0
     kp[23, 2] = 0.0  # right hand missing: neither it nor its bone is drawn
     np.save(tmp_path / "line.npy", kp)
-    g = Graph(name="draw", base_dir=tmp_path)
+    g = nodegraph.new(name="draw", base_dir=tmp_path)
     g.add_node("LoadKeypoints", "kp", file="line.npy", image_size=64)
     g.add_node("DrawSkeleton", "draw", thickness=2.0, color=[0.0, 1.0, 0.0], background=[0.25, 0.25, 0.25])
     g.connect("kp", "keypoints", "draw", "keypoints")
@@ -448,7 +448,7 @@ def test_joint_loss_is_confidence_weighted_geman_mcclure(tmp_path):
     target[1, 2] = 2.0  # left hip counts 4x
     np.save(tmp_path / "pred.npy", pred)
     np.save(tmp_path / "target.npy", target)
-    g = Graph(name="loss", base_dir=tmp_path)
+    g = nodegraph.new(name="loss", base_dir=tmp_path)
     g.add_node("LoadKeypoints", "pred", file="pred.npy")
     g.add_node("LoadKeypoints", "target", file="target.npy")
     g.add_node("SMPLifyJointLoss", "all", sigma=50.0, weight=2.0)
@@ -468,7 +468,7 @@ def test_priors(tmp_path):
     pose = np.zeros(69)
     pose[52], pose[55], pose[9], pose[12] = 0.5, -0.5, 0.2, 0.3  # elbows y, knees x (body_pose indices)
     pose[0] = 1.0
-    g = Graph(name="priors", base_dir=tmp_path)
+    g = nodegraph.new(name="priors", base_dir=tmp_path)
     g.add_node("SMPLParamsFixed", "p", body_pose=pose.tolist(), betas=[1.0, 2.0])
     for t in ("SMPLifyPosePrior", "SMPLifyAnglePrior", "SMPLifyShapePrior"):
         g.add_node(t, t)
@@ -540,7 +540,7 @@ def test_smplify_fit_recovers_the_known_pose(graphs_dir, tmp_path):
     assert out["overlay"]["image"].shape == (1, 96, 96, 3)
 
 
-def _relative_error_at_start(g: Graph) -> float:
+def _relative_error_at_start(g: Session) -> float:
     ex = g.executor
     truth = ex.value("truth_body")
     start = _smpl.smpl_forward(ex.value("model")["model"], BodyParams(

@@ -37,8 +37,10 @@ from pathlib import Path
 import pytest
 import torch
 
+import nodegraph
+from toy_nodes import REGISTRY
 from nodegraph.errors import GraphError, NodeError
-from nodegraph.graph import Graph
+from nodegraph.session import Session
 
 ROOT = Path(__file__).resolve().parent.parent
 SCANNED = sorted([*ROOT.glob("nodes/*.py"), *ROOT.glob("nodegraph/*.py")])
@@ -374,7 +376,6 @@ class _OOMOnBackward(torch.autograd.Function):
 
 @pytest.fixture
 def oom_nodes():
-    from nodegraph import spec
     from nodegraph.spec import Bool, Input, Output, node
     from nodegraph.values import LossValue
 
@@ -388,13 +389,14 @@ def oom_nodes():
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0)\ndetails")
         return LossValue.term(ctx.node_id, _OOMOnBackward.apply(big).pow(2).mean())
 
-    yield
-    spec.REGISTRY.pop("ToyOOMLoss", None)
+    registry = REGISTRY.with_modules()
+    registry.add(ToyOOMLoss.spec)
+    yield registry
     KEPT.clear()
 
 
-def _oom_graph(in_forward: bool) -> Graph:
-    g = Graph(name="oom")
+def _oom_graph(registry, in_forward: bool) -> Session:
+    g = nodegraph.new(registry=registry, name="oom")
     g.add_node("ToyConst", "target", value=[1.0, 2.0, 3.0])
     g.add_node("ToyLearnable", "w")
     g.add_node("ToyOOMLoss", "loss", in_forward=in_forward)
@@ -416,7 +418,7 @@ def test_out_of_gpu_memory_in_training_is_reported_and_released(oom_nodes, monke
         released.append((sys.exc_info()[0], [ref() is None for ref in KEPT]))
 
     monkeypatch.setattr(torch.cuda, "empty_cache", empty_cache)
-    g = _oom_graph(in_forward)
+    g = _oom_graph(oom_nodes, in_forward)
     with pytest.raises(NodeError) as exc:
         g.run(device="cpu")
     problem = exc.value.problem

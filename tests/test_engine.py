@@ -8,13 +8,15 @@ import pytest
 import torch
 
 import nodegraph
+from toy_nodes import REGISTRY
 import toy_nodes
 from nodegraph.errors import Cancelled, GraphError, NodeError
-from nodegraph.graph import Graph, loads
+from nodegraph.graph import loads
+from nodegraph.session import Session
 
 
-def chain_graph() -> Graph:
-    g = Graph(name="chain")
+def chain_graph() -> Session:
+    g = nodegraph.new(registry=REGISTRY, name="chain")
     g.add_node("ToyConst", "a", value=[1.0, 2.0])
     g.add_node("ToyScale", "b", factor=2.0)
     g.add_node("ToyScale", "c", factor=3.0)
@@ -25,9 +27,9 @@ def chain_graph() -> Graph:
     return g
 
 
-def training_graph(iterations: int = 60, sigma: float = 0.0) -> Graph:
+def training_graph(iterations: int = 60, sigma: float = 0.0) -> Session:
     """target -> scaled; learnable w (shaped like scaled) -> noise -> MSE(w, scaled) -> Optimize; taps and readers."""
-    g = Graph(name="toy-training", seed=3)
+    g = nodegraph.new(registry=REGISTRY, name="toy-training", seed=3)
     g.add_node("ToyConst", "target", value=[1.0, 2.0, 3.0])
     g.add_node("ToyScale", "scaled", factor=2.0)
     g.add_node("ToyLearnable", "w")
@@ -288,7 +290,7 @@ def test_events_arrive_in_order():
 
 def test_events_name_an_aliased_node_by_its_type():
     """A node written under an alias (the tutorials' ``mesh_edge_loss``) starts and finishes as ``MeshEdgeLoss``."""
-    g = Graph(name="alias")
+    g = nodegraph.new(registry=REGISTRY, name="alias")
     g.add_node("IcoSphere", "sphere", level=0)
     g.add_node("mesh_edge_loss", "edge")
     g.connect("sphere", "mesh", "edge", "mesh")
@@ -303,7 +305,7 @@ def test_events_name_an_aliased_node_by_its_type():
 
 def test_public_api_loads_and_runs_a_file(tmp_path):
     path = training_graph(iterations=5).save(tmp_path / "t.json")
-    g = nodegraph.load(path)
+    g = nodegraph.load(path, registry=REGISTRY)
     out = g.run(device="cpu")
     assert set(out) >= {"opt", "reader"}
 

@@ -16,7 +16,7 @@ import torch
 from pytorch3d.loss import mesh_normal_consistency
 
 import nodegraph
-from nodegraph.graph import Graph
+from nodegraph.session import Session
 
 EXAMPLES = ["camera_pose_teapot.json", "camera_pose_cow_textured.json", "deform_sphere_to_cow.json",
             "fit_mesh_to_pointcloud.json", "fit_textured_mesh.json"]
@@ -24,13 +24,13 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # quality bars on repe
 TRUE_CAMERA = torch.tensor([0.0, 3 * math.sin(math.radians(50)), 3 * math.cos(math.radians(50))])
 
 
-def cpu_overrides(g: Graph) -> dict:
+def cpu_overrides(g: Session) -> dict:
     """The ``--set node.param=value`` pairs the description gives for its CPU-sized run."""
     text = g.description.split("CPU-sized run", 1)[1]
     return {k: json.loads(v.rstrip(".")) for k, v in re.findall(r"--set (\S+?)=(\S+)", text)}
 
 
-def run_cpu(graphs_dir, name: str, tmp_path) -> tuple[Graph, dict]:
+def run_cpu(graphs_dir, name: str, tmp_path) -> tuple[Session, dict]:
     g = nodegraph.load(graphs_dir / name)
     out = g.run(device="cpu", out_dir=tmp_path, overrides=cpu_overrides(g))
     return g, out

@@ -9,17 +9,18 @@ from pytorch3d.loss import chamfer_distance, mesh_edge_loss, mesh_laplacian_smoo
 from pytorch3d.structures import Pointclouds
 from pytorch3d.utils import ico_sphere
 
-from nodegraph import registry
+import nodegraph
+from nodegraph.registry import default_registry
 from nodegraph.context import RunContext
 from nodegraph.errors import NodeError
-from nodegraph.graph import Graph
+from nodegraph.session import Session
 from nodegraph.values import LossValue
 
 
-def call(type_name: str, node_id: str = "n", graph: Graph | None = None, **kwargs):
+def call(type_name: str, node_id: str = "n", graph: Session | None = None, **kwargs):
     """Run one node function with its default params and a real executor's context."""
-    spec = registry.get(type_name)
-    graph = graph or Graph()
+    spec = default_registry().get(type_name)
+    graph = graph or nodegraph.new()
     ex = graph.executor
     ex.device = torch.device("cpu")
     args = spec.defaults() | kwargs
@@ -131,7 +132,7 @@ def test_bad_loss_input_names_node_and_field(type_name, kwargs, field, words):
 
 
 def test_learnable_nodes_create_state_once_and_keep_it():
-    g = Graph()
+    g = nodegraph.new()
     mesh = ico_sphere(1)
     out = call("OffsetVerts", "off", g, mesh=mesh)
     assert torch.equal(out["mesh"].verts_packed(), mesh.verts_packed())
@@ -171,7 +172,7 @@ def test_learnable_tensor_inits_are_seeded():
 
 
 def test_save_tensor_writes_pt_and_npy(tmp_path):
-    g = Graph()
+    g = nodegraph.new()
     g.executor.out_dir = tmp_path
     value = torch.arange(6.0).reshape(2, 3).requires_grad_()
     call("SaveTensor", "s", g, tensor=value, filename="pos.pt")

@@ -9,15 +9,16 @@ import torch
 from pytorch3d.renderer import (EmissionAbsorptionRaymarcher, FoVPerspectiveCameras, HarmonicEmbedding,
                                 ImplicitRenderer, NDCMultinomialRaysampler, look_at_view_transform)
 
-from nodegraph import registry
+import nodegraph
+from nodegraph.registry import default_registry
 from nodegraph.errors import NodeError
-from nodegraph.graph import Graph
-from nodes.implicit import NeuralRadianceField
+from nodegraph.session import Session
+from nodegraph.nodes.implicit import NeuralRadianceField
 from test_volumes import call
 
 
-def small_nerf_graph(image: int = 256, chunk: int = 4096, pts: int = 8) -> Graph:
-    g = Graph(name="full_render")
+def small_nerf_graph(image: int = 256, chunk: int = 4096, pts: int = 8) -> Session:
+    g = nodegraph.new(name="full_render")
     g.add_node("TurntableCameras", "camera", n_frames=1)
     g.add_node("NDCMultinomialRaysampler", "grid", image_width=image, image_height=image, n_pts_per_ray=pts,
                min_depth=0.1, max_depth=3.0)
@@ -40,9 +41,9 @@ def camera(dist: float = 3.0, elev: float = 0.0, fov: float = 60.0) -> FoVPerspe
 
 
 def test_nerf_node_is_the_tutorials_field():
-    spec = registry.get("NeuralRadianceField")
+    spec = default_registry().get("NeuralRadianceField")
     assert spec.learnable and spec.outputs[0].type == "ImplicitFunction"
-    g = Graph()
+    g = nodegraph.new()
     field = call("NeuralRadianceField", "nerf", graph=g)["function"]
     e, h = 60 * 2 * 3, 256
     want = (e * h + h) + (h * h + h) + ((h + e) * h + h) + (h * 3 + 3) + (h + 1)
@@ -87,7 +88,7 @@ def test_full_image_render_holds_at_most_a_chunk_of_rays_in_the_field():
 
 
 def test_a_field_render_too_big_for_memory_is_refused_unless_chunked():
-    g = Graph()
+    g = nodegraph.new()
     field = call("NeuralRadianceField", "nerf", graph=g)["function"]
     rs = call("NDCMultinomialRaysampler", image_width=2048, image_height=2048, n_pts_per_ray=1024)["raysampler"]
     cams = FoVPerspectiveCameras(R=torch.eye(3).expand(64, 3, 3), T=torch.tensor([[0, 0, 3.0]]).expand(64, 3))
@@ -99,7 +100,7 @@ def test_a_field_render_too_big_for_memory_is_refused_unless_chunked():
 
 
 def test_nerf_trains_in_a_loop_on_new_monte_carlo_rays_each_iteration(assets, monkeypatch):
-    g = Graph(name="nerf_loop", base_dir=assets.parent)
+    g = nodegraph.new(name="nerf_loop", base_dir=assets.parent)
     g.add_node("LoadMesh", "mesh", file="assets/cow_mesh/cow.obj")
     g.add_node("TargetViews", "views", num_views=4, image_size=16, silhouette="hard")
     g.add_node("RandomCameraBatch", "batch", batch_size=2)
@@ -189,7 +190,7 @@ def test_field_colourings_and_bad_params():
     shaded = render_field("SphereField", cam, px=32, coloring="shaded", light_direction=[0.0, 1.0, 0.0])
     assert float(normals[0, 16, 16, 2]) > 0.9  # the normal facing the camera (+z) is blue
     assert float(shaded[0, 6, 16, :3].sum()) > float(shaded[0, 26, 16, :3].sum())  # lit from above
-    g = Graph()
+    g = nodegraph.new()
     g.add_node("TorusField", "torus", major_radius=0.3, minor_radius=0.5)
     g.add_node("SphereField", "sphere", light_direction=[0.0, 0.0, 0.0])
     problems = {(p.node, p.field) for p in g.validate()}

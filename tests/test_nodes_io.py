@@ -243,7 +243,7 @@ def test_save_image_grid_numbered_alpha_and_animation(tmp_path):
         assert np.array_equal(first, expect)
     with Image.open(tmp_path / "turn.gif") as im:
         assert im.n_frames == 3 and im.info["duration"] == 200
-    assert sorted(p.rsplit("/", 1)[-1] for p in g.executor.files_written) == [
+    assert sorted(p.rsplit("/", 1)[-1] for files in g.executor.files_written.values() for p in files) == [
         "f_000.png", "f_001.png", "f_002.png", "grid.png", "turn.gif"]
     g.set_param("grid", "filename", "../escape.png")
     with pytest.raises(NodeError) as exc:

@@ -18,19 +18,19 @@ from pytorch3d.renderer import (AlphaCompositor, BlendParams, FoVOrthographicCam
 from pytorch3d.structures import Pointclouds
 
 import nodegraph
-from nodegraph import registry
+from nodegraph.registry import default_registry
 from nodegraph.errors import GraphError, NodeError
 from nodegraph.executor import _node_seed
-from nodegraph.graph import Graph
+from nodegraph.session import Session
 
 ROOT = Path(__file__).resolve().parent.parent
 COW = ROOT / "graphs" / "assets" / "cow_mesh" / "cow.obj"
 EXAMPLES = ["render_textured_cow", "render_cow_batch", "render_coloured_points", "lighting_and_shading"]
 
 
-def build(nodes: dict, links: list[str], base_dir: Path = ROOT / "graphs", seed: int = 0) -> Graph:
+def build(nodes: dict, links: list[str], base_dir: Path = ROOT / "graphs", seed: int = 0) -> Session:
     """A graph from ``{id: (type, params)}`` and links written ``"src.port -> dst.port"``."""
-    g = Graph(name="test", base_dir=base_dir, seed=seed)
+    g = nodegraph.new(name="test", base_dir=base_dir, seed=seed)
     for node_id, (type_name, params) in nodes.items():
         g.add_node(type_name, node_id, **params)
     for link in links:
@@ -40,7 +40,7 @@ def build(nodes: dict, links: list[str], base_dir: Path = ROOT / "graphs", seed:
 
 
 def cow_graph(size: int = 64, shader: str = "SoftPhongShader", views: dict | None = None,
-              light=(0.0, 0.0, -3.0)) -> Graph:
+              light=(0.0, 0.0, -3.0)) -> Session:
     """The tutorial's textured-cow pipeline; ``views`` adds LookAtViewTransform range params and an ExtendMesh."""
     view_params = {"dist": 2.7, "elev": 0.0, "azim": 180.0, **(views or {})}
     nodes = {
@@ -100,14 +100,14 @@ def test_render_nodes_are_registered_with_the_agreed_ports():
         "SaveImage": (["images"], []), "SaveMesh": (["mesh"], []), "SaveAnimation": (["images"], []),
     }
     for name, (inputs, outputs) in expect.items():
-        spec = registry.get(name)
+        spec = default_registry().get(name)
         assert spec is not None, name
         assert [i.name for i in spec.inputs] == inputs, name
         assert [o.name for o in spec.outputs] == outputs, name
-    assert registry.get("SamplePoints").stochastic
-    assert [p.name for p in registry.get("LookAtViewTransform").params][:7] == [
+    assert default_registry().get("SamplePoints").stochastic
+    assert [p.name for p in default_registry().get("LookAtViewTransform").params][:7] == [
         "dist", "elev", "azim", "dist_end", "elev_end", "azim_end", "views"]
-    previews = {n for n, s in registry.load_all().items() if s.preview}
+    previews = {n for n, s in ((s.name, s) for s in default_registry()) if s.preview}
     assert {"PreviewImage", "PreviewMesh", "PreviewPoints"} <= previews
     assert not previews & {"SaveImage", "SaveMesh", "SaveAnimation", "SavePointcloud"}
 
@@ -137,7 +137,7 @@ def test_textured_cow_through_the_graph_equals_direct_pytorch3d(cow):
 @pytest.mark.parametrize("shader", ["HardPhongShader", "HardFlatShader", "SoftGouraudShader",
                                     "SoftSilhouetteShader"])
 def test_every_mesh_shader_equals_direct_pytorch3d(cow, shader):
-    from nodes.primitives import TextureToVertexColors  # noqa: F401  (registered)
+    from nodegraph.nodes.primitives import TextureToVertexColors  # noqa: F401  (registered)
 
     out = cow_graph(size=64, shader=shader).run(device="cpu")
     mesh = out["bake"]["mesh"] if shader == "SoftGouraudShader" else cow
@@ -161,7 +161,7 @@ def test_batched_views_equal_direct_linspace_render(cow):
     assert (out["render"]["images"] - direct).abs().max() < 1e-5
 
 
-def points_graph(size: int = 64, compositor: str = "AlphaCompositor", background=None) -> Graph:
+def points_graph(size: int = 64, compositor: str = "AlphaCompositor", background=None) -> Session:
     comp = {} if background is None else {"background": background}
     return build({
         "cow": ("LoadMesh", {}),
@@ -284,7 +284,7 @@ def test_every_graph_file_is_in_canonical_form(graphs_dir):
 # ------------------------------------------------------------------------------ bad input
 
 
-def problems_of(g: Graph) -> set[tuple[str, str]]:
+def problems_of(g: Session) -> set[tuple[str, str]]:
     return {(p.node, p.field) for p in g.validate()}
 
 
@@ -325,7 +325,7 @@ def test_missing_file_and_bad_extension_name_node_and_field(tmp_path):
 def test_runtime_mismatches_name_node_and_field():
     g = cow_graph(size=32, views={"elev_end": 90.0, "views": 3})
     g.nodes.pop("batch")  # forget ExtendMesh: 1 mesh, 3 cameras
-    g.links = [l for l in g.links if "batch" not in (l.src, l.dst)]
+    g.graph.links = [l for l in g.links if "batch" not in (l.src, l.dst)]
     g.connect("cow", "mesh", "render", "meshes")
     with pytest.raises(NodeError) as exc:
         g.run(device="cpu")

@@ -15,6 +15,7 @@ from nodegraph.errors import GraphError
 from nodegraph.server.auth import is_local, request_token
 from nodegraph.server.library import Library, PathRefused, list_files
 from nodegraph.server.workspace import Workspace
+from toy_nodes import REGISTRY
 
 
 @pytest.fixture
@@ -93,34 +94,34 @@ def test_the_default_library_is_never_the_examples_folder(tmp_path, monkeypatch)
 def test_saving_an_opened_example_writes_a_working_copy_and_leaves_the_example(tmp_path):
     from nodegraph import paths
     from nodegraph.graph import from_json
-    from nodegraph.validate import validate
+    from nodegraph.prepare import prepare
     example = paths.GRAPHS_DIR / "render_textured_cow.json"
     before = example.read_bytes()
-    ws = Workspace(Library(tmp_path / "mine"), example)
+    ws = Workspace(Library(tmp_path / "mine"), example, registry=REGISTRY)
     assert ws.info()["collection"] == "examples"
     saved = ws.save("render_textured_cow")
     assert saved == {"path": "render_textured_cow.json", "collection": "library", "dirty": False}
     assert example.read_bytes() == before
     copy = tmp_path / "mine" / "render_textured_cow.json"
     assert json.loads(copy.read_text())["nodes"] == json.loads(before)["nodes"]
-    assert validate(from_json(json.loads(copy.read_text()), base_dir=copy.parent)) == []  # assets still found
+    assert prepare(from_json(json.loads(copy.read_text()), base_dir=copy.parent)).problems == []  # assets still found
     assert ws.problems() == []
 
 
 def test_workspace_edits_autosave_and_survive_a_restart(lib, tmp_path):
     state = tmp_path / "state" / "autosave.json"
-    ws = Workspace(lib, lib.library_dir / "toy.json", autosave_path=state)
+    ws = Workspace(lib, lib.library_dir / "toy.json", autosave_path=state, registry=REGISTRY)
     doc = json.loads(json.dumps(ws.doc))
     doc["nodes"][1]["params"]["factor"] = 5.0
     assert ws.update_doc(doc) == []
-    again = Workspace(lib, lib.library_dir / "toy.json", autosave_path=state)
+    again = Workspace(lib, lib.library_dir / "toy.json", autosave_path=state, registry=REGISTRY)
     assert again.dirty and again.doc["nodes"][1]["params"]["factor"] == 5.0
-    other = Workspace(lib, lib.library_dir / "render_textured_cow.json", autosave_path=state)
+    other = Workspace(lib, lib.library_dir / "render_textured_cow.json", autosave_path=state, registry=REGISTRY)
     assert other.doc["name"] == "render_textured_cow"  # another graph asked for: the autosave is not forced on it
 
 
 def test_broken_documents_are_refused_with_problems_naming_node_and_field(lib):
-    ws = Workspace(lib, lib.library_dir / "toy.json")
+    ws = Workspace(lib, lib.library_dir / "toy.json", registry=REGISTRY)
     with pytest.raises(GraphError) as err:
         ws.update_doc({"format": "nodegraph/9", "nodes": [{"id": 3}]})
     fields = {p.field for p in err.value.problems}
@@ -134,7 +135,7 @@ def test_broken_documents_are_refused_with_problems_naming_node_and_field(lib):
 
 
 def test_a_failed_run_reports_the_node_and_leaves_the_saved_graph_intact(lib):
-    ws = Workspace(lib, lib.library_dir / "toy.json")
+    ws = Workspace(lib, lib.library_dir / "toy.json", registry=REGISTRY)
     events = []
     ws.broadcast = events.append  # what websocket clients get, in their order
     ws.save("toy")

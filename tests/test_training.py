@@ -2,6 +2,8 @@
 iteration, trained values seen outside the loop, taps, cancellation, seeds, stages and bad input."""
 from __future__ import annotations
 
+import sys
+
 import math
 import threading
 
@@ -10,16 +12,23 @@ import torch
 from pytorch3d.io import load_obj
 
 import nodegraph
+from toy_nodes import registry_with  # noqa: E402
 from nodegraph.errors import Cancelled, GraphError, NodeError
-from nodegraph.graph import Graph
+from nodegraph.session import Session
 from nodegraph.spec import Input, Int, Output, node
+
+
+def new(**graph_fields):
+    """A session whose registry has the toy nodes and this file's test-only nodes."""
+    return nodegraph.new(registry=registry_with(sys.modules[__name__]), **graph_fields)
+
 
 ITERS = 8
 
 
-def deform_graph(graphs_dir, iterations: int = ITERS, samples: int = 300, **optimize) -> Graph:
+def deform_graph(graphs_dir, iterations: int = ITERS, samples: int = 300, **optimize) -> Session:
     """The deform-a-sphere pipeline, small: cow -> normalise -> sample; sphere -> offsets -> sample; losses."""
-    g = Graph(name="deform", base_dir=graphs_dir)
+    g = new(name="deform", base_dir=graphs_dir)
     g.add_node("LoadMesh", "cow", file="assets/cow_mesh/cow.obj")
     g.add_node("NormalizeMesh", "normalize")
     g.add_node("IcoSphere", "sphere", level=2)
@@ -47,16 +56,16 @@ def deform_graph(graphs_dir, iterations: int = ITERS, samples: int = 300, **opti
     return g
 
 
-def feed_renderer(g: Graph, renderer: str, rasterizer: str, shader: str, mesh: str) -> None:
+def feed_renderer(g: Session, renderer: str, rasterizer: str, shader: str, mesh: str) -> None:
     """Connect MeshRenderer ``renderer`` to its rasterizer, shader and the ``mesh`` output of node ``mesh``."""
     g.connect(rasterizer, "rasterizer", renderer, "rasterizer")
     g.connect(shader, "shader", renderer, "shader")
     g.connect(mesh, "mesh", renderer, "meshes")
 
 
-def camera_graph(graphs_dir, iterations: int = 6, size: int = 24) -> Graph:
+def camera_graph(graphs_dir, iterations: int = 6, size: int = 24) -> Session:
     """Camera-position fitting on the teapot at a toy size: a static target render, a learnable camera."""
-    g = Graph(name="camera", base_dir=graphs_dir)
+    g = new(name="camera", base_dir=graphs_dir)
     g.add_node("LoadMesh", "teapot", file="assets/teapot.obj")
     g.add_node("LookAtViewTransform", "view", dist=3.0, elev=50.0, azim=0.0)
     g.add_node("FoVPerspectiveCameras", "ref_camera")
@@ -151,9 +160,9 @@ def test_camera_readers_see_trained_position(graphs_dir, tmp_path):
     assert not torch.allclose(saved, torch.tensor([3.0, 6.9, 2.5]))
 
 
-def colored_sphere_graph(graphs_dir, **optimize) -> Graph:
+def colored_sphere_graph(graphs_dir, **optimize) -> Session:
     """Vertex colours on a deforming sphere, fitted to a red sphere's render: two chained learnable nodes."""
-    g = Graph(name="chained learnables", base_dir=graphs_dir)
+    g = new(name="chained learnables", base_dir=graphs_dir)
     g.add_node("IcoSphere", "sphere", level=1)
     g.add_node("VertexColors", "red", color=[1.0, 0.0, 0.0])
     g.add_node("OffsetVerts", "deform")
@@ -320,7 +329,7 @@ def test_headless_override_of_iterations(graphs_dir, tmp_path):
 
 
 def test_stages_chain_and_train_only_what_they_name(tmp_path):
-    g = Graph(name="stages")
+    g = new(name="stages")
     g.add_node("LearnableTensor", "a", shape=[4], value=0.0)
     g.add_node("LearnableTensor", "b", shape=[4], value=0.0)
     g.add_node("ToyConst", "one", value=[1.0, 1.0, 1.0, 1.0])
@@ -378,7 +387,7 @@ def test_bad_optimize_params_fail_before_anything_runs(graphs_dir, tmp_path, fie
 
 
 def test_loss_without_learnable_upstream_is_refused(graphs_dir, tmp_path):
-    g = Graph(name="nothing to train", base_dir=graphs_dir)
+    g = new(name="nothing to train", base_dir=graphs_dir)
     g.add_node("IcoSphere", "sphere", level=1)
     g.add_node("MeshEdgeLoss", "edge")
     g.add_node("Optimize", "optimize", iterations=5)
@@ -392,10 +401,10 @@ def test_loss_without_learnable_upstream_is_refused(graphs_dir, tmp_path):
 
 
 def mse_graph(name: str, target: list[float] | None = None, through: tuple[str, dict] | None = None,
-              **optimize) -> Graph:
+              **optimize) -> Session:
     """A learnable 3-vector ``w`` trained by ``optimize`` (with these params) so that MSELoss ``mse`` pulls it
     towards ToyConst ``target`` (``target``: its value); ``through``: (type, params) of a node ``bad`` in between."""
-    g = Graph(name=name)
+    g = new(name=name)
     g.add_node("LearnableTensor", "w", shape=[3])
     source = ("w", "tensor")
     if through is not None:

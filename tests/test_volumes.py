@@ -14,16 +14,17 @@ from pytorch3d.renderer import (AbsorptionOnlyRaymarcher, EmissionAbsorptionRaym
                                 look_at_view_transform)
 from pytorch3d.structures import Pointclouds, Volumes
 
-from nodegraph import registry
+import nodegraph
+from nodegraph.registry import default_registry
 from nodegraph.context import RunContext
 from nodegraph.errors import GraphError, NodeError
-from nodegraph.graph import Graph
+from nodegraph.session import Session
 
 
-def call(type_name: str, node_id: str = "n", graph: Graph | None = None, iteration: int | None = None, **kwargs):
+def call(type_name: str, node_id: str = "n", graph: Session | None = None, iteration: int | None = None, **kwargs):
     """Run one node function with its default params and a real executor's context (CPU)."""
-    spec = registry.get(type_name)
-    graph = graph or Graph()
+    spec = default_registry().get(type_name)
+    graph = graph or nodegraph.new()
     graph.executor.device = torch.device("cpu")
     unconnected = {i.name: [] if i.multiple else None for i in spec.inputs}
     args = unconnected | spec.defaults() | kwargs
@@ -64,7 +65,7 @@ def test_volume_rendering_steps_graph_shows_the_books_shapes(graphs_dir):
 
 
 def test_ndc_raysampler_matches_pytorch3d_and_answers_to_its_old_name():
-    spec = registry.get("NDCGridRaysampler")
+    spec = default_registry().get("NDCGridRaysampler")
     assert spec is not None and spec.name == "NDCMultinomialRaysampler"
     cams = cameras()
     rs = call("NDCGridRaysampler", image_width=20, image_height=16, n_pts_per_ray=7, min_depth=0.5,
@@ -75,7 +76,7 @@ def test_ndc_raysampler_matches_pytorch3d_and_answers_to_its_old_name():
     for name in ("origins", "directions", "lengths", "xys"):
         assert torch.allclose(getattr(got, name), getattr(want, name)), name
     assert list(got.lengths.shape) == [3, 16, 20, 7]
-    g = Graph()  # a graph written with the old name loads, validates and runs
+    g = nodegraph.new()  # a graph written with the old name loads, validates and runs
     g.add_node("NDCGridRaysampler", "rs", image_width=8, image_height=8, n_pts_per_ray=4)
     g.add_node("TurntableCameras", "cams", n_frames=2)
     g.add_node("SampleRays", "rays")
@@ -86,7 +87,7 @@ def test_ndc_raysampler_matches_pytorch3d_and_answers_to_its_old_name():
 
 
 def test_raysampler_depth_and_point_count_are_checked_before_running():
-    g = Graph()
+    g = nodegraph.new()
     g.add_node("NDCMultinomialRaysampler", "grid", min_depth=2.0, max_depth=1.0)
     g.add_node("MonteCarloRaysampler", "mc", n_pts_per_ray=0, min_depth=1.0, max_depth=1.0)
     problems = {(p.node, p.field): p.message for p in g.validate()}
@@ -97,7 +98,7 @@ def test_raysampler_depth_and_point_count_are_checked_before_running():
 
 
 def test_monte_carlo_raysampler_is_stochastic_and_bounded():
-    assert registry.get("MonteCarloRaysampler").stochastic
+    assert default_registry().get("MonteCarloRaysampler").stochastic
     rs = call("MonteCarloRaysampler", n_rays_per_image=100, n_pts_per_ray=5, extent=0.5)["raysampler"]
     assert isinstance(rs, MonteCarloRaysampler)
     cams = cameras(2)
@@ -151,9 +152,9 @@ def test_voxel_grids_too_big_for_the_device_are_refused_before_allocating():
 
 
 def test_voxel_grid_is_the_tutorials_sigmoid_parametrisation():
-    g = Graph()
+    g = nodegraph.new()
     vols = call("VoxelGrid", "grid", graph=g, resolution=8, extent=3.0, init_density=-4.0, init_color=0.0)["volumes"]
-    assert registry.get("VoxelGrid").learnable
+    assert default_registry().get("VoxelGrid").learnable
     assert torch.allclose(vols.densities(), torch.sigmoid(torch.tensor(-4.0)).expand(1, 1, 8, 8, 8))
     assert torch.allclose(vols.features(), torch.full((1, 3, 8, 8, 8), 0.5))
     params = g.executor.state["grid"].parameters()
@@ -308,7 +309,7 @@ def test_random_camera_batch_picks_matching_views():
     assert len(set(idx.tolist())) == 4
     assert torch.equal(out["images"][:, 0, 0, 0], idx.float())
     assert torch.allclose(out["cameras"].R, cams.R[idx]) and torch.allclose(out["cameras"].T, cams.T[idx])
-    assert registry.get("RandomCameraBatch").stochastic
+    assert default_registry().get("RandomCameraBatch").stochastic
     with pytest.raises(NodeError) as err:
         call("RandomCameraBatch", "batch", cameras=cams, images=images[:5], silhouettes=None)
     assert err.value.problem.field == "images"

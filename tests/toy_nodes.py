@@ -1,4 +1,10 @@
-"""Tiny node types for executor tests: they exercise caching and training without rendering anything."""
+"""Tiny node types for executor tests: they exercise caching and training without rendering anything.
+
+``REGISTRY`` is the node library plus these; tests build their graphs against it (``nodegraph.new(registry=
+REGISTRY)``), and the server tests load this module as a plugin (``NODEGRAPH_PLUGINS=toy_nodes``).
+"""
+import sys
+
 import torch
 
 from nodegraph.spec import Float, Floats, Input, Int, Output, node
@@ -48,3 +54,13 @@ def ToyPreview(ctx, x):
 
 
 SEEN: list = []
+
+
+def registry_with(*modules):
+    """The library, these toy nodes and the nodes of ``modules`` (a test file's own), in a private registry."""
+    from nodegraph.registry import default_registry
+
+    return default_registry().with_modules(sys.modules[__name__], *modules)
+
+
+REGISTRY = registry_with()

@@ -15,7 +15,7 @@ from fastapi import Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 from nicegui import app, ui
 
-from nodegraph import registry
+from nodegraph.registry import default_registry
 from nodegraph.errors import GraphError
 from nodegraph.server import protocol
 from nodegraph.server.auth import TokenGuard
@@ -110,7 +110,7 @@ async def body(request: Request) -> dict:
 @app.get("/api/catalogue")
 @guarded
 async def get_catalogue() -> dict:
-    return registry.catalogue_json()
+    return default_registry().catalogue_json()
 
 
 @app.get("/api/document")
@@ -211,7 +211,7 @@ async def stop() -> dict:
 @guarded
 async def status() -> dict:
     w = ws()
-    return {**w.run_status, "nodes": w.node_states, "dirty": w.dirty, "path": w._shown_path()}
+    return {**w.run_status, "nodes": w.node_states, "dirty": w.dirty, "path": w.shown_path()}
 
 
 @app.websocket("/api/events")

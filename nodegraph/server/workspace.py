@@ -20,10 +20,11 @@ from typing import Any
 from nodegraph import paths
 from nodegraph.errors import Cancelled, GraphError, NodeError, Problem
 from nodegraph.executor import Executor
-from nodegraph.graph import FORMAT, Graph, from_json
+from nodegraph.graph import FORMAT, from_json
 from nodegraph.layout import auto_layout
 from nodegraph.server.library import Library
-from nodegraph.validate import validate
+from nodegraph.prepare import prepare
+from nodegraph.registry import Registry
 
 MAX_QUEUED_PREVIEWS = 32  # a slow client skips stale previews (a newer one follows); other events never drop
 
@@ -57,7 +58,7 @@ class Workspace:
     """What one editor server works on; every HTTP handler and websocket goes through here."""
 
     def __init__(self, library: Library, graph_path: Path | None = None, autosave_path: Path | None = None,
-                 out_root: Path | None = None) -> None:
+                 out_root: Path | None = None, registry: Registry | None = None) -> None:
         self.library = library
         self.autosave_path = autosave_path
         self.out_root = Path(out_root or Path.cwd() / "out")
@@ -67,7 +68,7 @@ class Workspace:
         self.path: Path | None = None
         self.base_dir: Path = library.library_dir
         self.dirty = False
-        self.executor = Executor(Graph(base_dir=self.base_dir))
+        self.executor = Executor(registry)
         self.executor.auto_preview = True
         self.executor.bus.subscribe(self._on_event)
         self.node_states: dict[str, dict] = {}
@@ -85,7 +86,7 @@ class Workspace:
     # ------------------------------------------------------------------ documents
     def info(self) -> dict:
         """The working document and where it lives (what the editor loads on start)."""
-        return {"doc": self.doc, "path": self._shown_path(), "collection": self._collection(), "dirty": self.dirty,
+        return {"doc": self.doc, "path": self.shown_path(), "collection": self._collection(), "dirty": self.dirty,
                 "base_dir": str(self.base_dir), "library_dir": str(self.library.library_dir),
                 "problems": self.problems(), "startup_problems": self.startup_problems}
 
@@ -98,7 +99,7 @@ class Workspace:
                 return which
         return None
 
-    def _shown_path(self) -> str | None:
+    def shown_path(self) -> str | None:
         if self.path is None:
             return None
         which = self._collection()
@@ -146,7 +147,7 @@ class Workspace:
     def problems(self, doc: dict | None = None) -> list[dict]:
         try:
             graph = from_json(doc or self.doc, base_dir=self.base_dir)
-            return [p.to_json() for p in validate(graph)]
+            return [p.to_json() for p in prepare(graph, self.executor.registry).problems]
         except GraphError as exc:
             return [p.to_json() for p in exc.problems]
         except Exception as exc:  # validation must never take the server down
@@ -160,7 +161,7 @@ class Workspace:
             # Relative asset names now resolve from the saved file's folder (the bundled assets stay reachable).
             self.path, self.base_dir, self.dirty = target, target.parent, False
             self._autosave()
-        return {"path": self._shown_path(), "collection": self._collection(), "dirty": False}
+        return {"path": self.shown_path(), "collection": self._collection(), "dirty": False}
 
     # ------------------------------------------------------------------ autosave
     def _autosave(self) -> None:
@@ -199,17 +200,14 @@ class Workspace:
             if self._thread is not None and self._thread.is_alive():
                 raise RunBusy("a run is already in progress; stop it first")
             graph = from_json(self.doc, base_dir=self.base_dir, path=self.path)
-            problems = validate(graph)
-            for target in targets or []:
-                if target not in graph.nodes:
-                    problems.append(Problem(target, None, "cannot run up to a node that does not exist"))
+            prepared = prepare(graph, self.executor.registry, targets)
+            problems = prepared.problems
             if problems:
                 self.broadcast({"type": "problems", "t": time.time(), "problems": [p.to_json() for p in problems]})
                 raise GraphError(problems)
-            self.executor.graph = graph
             out_dir = self.out_root / _safe_name(graph.name)
             self.run_status = {"running": True, "targets": targets}
-            self._thread = threading.Thread(target=self._worker, args=(targets, device, out_dir), daemon=True,
+            self._thread = threading.Thread(target=self._worker, args=(prepared, targets, device, out_dir), daemon=True,
                                             name="nodegraph-run")
             self._thread.start()
         return {"started": True, "targets": targets, "out_dir": str(out_dir)}
@@ -224,9 +222,9 @@ class Workspace:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _worker(self, targets: list[str] | None, device: str | None, out_dir: Path) -> None:
+    def _worker(self, prepared, targets: list[str] | None, device: str | None, out_dir: Path) -> None:
         try:
-            self.executor.run(device=device, targets=targets, out_dir=out_dir)
+            self.executor.run(prepared, device=device, targets=targets, out_dir=out_dir)
         except NodeError:
             pass  # the executor has emitted node_error and run_finished
         except GraphError as exc:
