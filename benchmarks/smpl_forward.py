@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from smplx.lbs import lbs  # noqa: E402
 
 from nodegraph.graph import Graph  # noqa: E402
-from nodes._smpl import BodyParams  # noqa: E402
+from nodegraph.nodes._smpl import BodyParams  # noqa: E402
 
 STANDIN = ROOT / "graphs" / "assets" / "standin_body" / "standin_body.npz"
 

@@ -13,8 +13,8 @@ import torch
 import nodegraph
 from nodegraph.errors import GraphError, NodeError
 from nodegraph.graph import Graph
-from nodes import _smpl
-from nodes._smpl import SMPL_JOINT_NAMES, BodyParams
+from nodegraph.nodes import _smpl
+from nodegraph.nodes._smpl import SMPL_JOINT_NAMES, BodyParams
 
 ROOT = Path(__file__).resolve().parent.parent
 STANDIN = ROOT / "graphs" / "assets" / "standin_body" / "standin_body.npz"

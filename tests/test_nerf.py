@@ -12,7 +12,7 @@ from pytorch3d.renderer import (EmissionAbsorptionRaymarcher, FoVPerspectiveCame
 from nodegraph import registry
 from nodegraph.errors import NodeError
 from nodegraph.graph import Graph
-from nodes.implicit import NeuralRadianceField
+from nodegraph.nodes.implicit import NeuralRadianceField
 from test_volumes import call
 
 
