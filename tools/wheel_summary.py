@@ -3,9 +3,9 @@
     python tools/wheel_summary.py                 # build into a temporary folder, print files per folder
     python tools/wheel_summary.py --wheel X.whl   # summarise a wheel that is already built
 
-``tests/test_package.py`` builds with :func:`build_wheel` and prints :func:`summary` too. The build folder is
-kept outside the checkout (``DIST_EXTRA_CONFIG``), so no stale ``build/lib`` copy of a deleted module can slip
-into the wheel and nothing is left behind in the tree.
+``tests/test_package.py`` builds with :func:`build_wheel` and prints :func:`summary` too. The build and egg-info
+folders are kept outside the checkout (``DIST_EXTRA_CONFIG``), so no stale ``build/lib`` copy of a deleted
+module can slip into the wheel and nothing is left behind in the tree.
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def build_wheel(dest: Path, root: Path = ROOT) -> Path:
     """Build ``root``'s wheel into ``dest`` with the running interpreter's setuptools; returns its path."""
     dest.mkdir(parents=True, exist_ok=True)
     config = dest / "build.cfg"
-    config.write_text(f"[build]\nbuild_base = {dest / 'build'}\n")
+    (dest / "egg").mkdir(exist_ok=True)
+    config.write_text(f"[build]\nbuild_base = {dest / 'build'}\n[egg_info]\negg_base = {dest / 'egg'}\n")
     env = dict(os.environ, DIST_EXTRA_CONFIG=str(config), PIP_DISABLE_PIP_VERSION_CHECK="1")
     result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
                              "-w", str(dest), str(root)], capture_output=True, text=True, env=env, cwd=dest,
