@@ -1,6 +1,6 @@
 """SMPL body nodes: load a body model, pose and shape it, project its joints, and fit it to 2D keypoints.
 
-The model math lives in :mod:`nodes._smpl`; skinning is ``smplx.lbs.lbs``. Official SMPL files cannot be
+The model math lives in :mod:`nodegraph.nodes._smpl`; skinning is ``smplx.lbs.lbs``. Official SMPL files cannot be
 shipped, so the default model is the generated stand-in in ``graphs/assets/standin_body`` (same file layout).
 """
 from __future__ import annotations
@@ -14,8 +14,9 @@ from pytorch3d.renderer import TexturesVertex
 from nodegraph.errors import NodeError
 from nodegraph.spec import Bool, Choice, Color, File, Float, Floats, Input, Int, Output, Text, Vec3, node
 from nodegraph.values import LossValue
-from nodes import _smpl
-from nodes._smpl import BodyFileError, BodyParams, Keypoints
+
+from . import _smpl
+from ._smpl import BodyFileError, BodyParams, Keypoints
 
 STANDIN = "assets/standin_body/standin_body.npz"
 POSE_SIZE = 3 * _smpl.NUM_BODY_JOINTS

@@ -1,9 +1,16 @@
-"""Cameras: where they are (``look_at_view_transform``, turntables) and how they project (FoV cameras)."""
+"""Cameras: where they are (``look_at_view_transform``, turntables), how they project (FoV cameras), and a random
+pick of target views.
+
+``RandomViews`` is stochastic: inside a training loop it draws a new batch every iteration (from the
+``Optimize`` node's seeded generator, so a run is repeatable), as the fit-a-mesh-via-rendering tutorial does.
+"""
 from __future__ import annotations
 
 import torch
 
 from nodegraph.spec import Bool, Float, Input, Int, Output, Vec3, node
+
+from ._common import draw_views
 
 _RANGE = ("dist", "elev", "azim")
 
@@ -134,3 +141,32 @@ def FoVOrthographicCameras(ctx, R, T, znear, zfar, min_x, max_x, min_y, max_y, s
 
     return P3D(znear=znear, zfar=zfar, min_x=min_x, max_x=max_x, min_y=min_y, max_y=max_y,
                scale_xyz=(tuple(scale_xyz),), device=ctx.device, **_rt(ctx, R, T))
+
+
+@node(
+    category="cameras",
+    stochastic=True,
+    inputs=[
+        Input("cameras", "Cameras", "all the target cameras (a batch of N)"),
+        Input("images", "Images", "target images, one per camera (N, H, W, C)", optional=True),
+        Input("images2", "Images", "more target images, one per camera (e.g. silhouettes)", optional=True),
+    ],
+    params=[Int("count", 2, "how many views to draw (without repeats)", min=1, max=4096)],
+    outputs=[
+        Output("cameras", "Cameras", "the drawn cameras (count)"),
+        Output("images", "Images", "the matching target images"),
+        Output("images2", "Images", "the matching images2"),
+        Output("index", "Tensor", "which views were drawn"),
+    ],
+)
+def RandomViews(ctx, cameras, images, images2, count):
+    """Draw ``count`` random views out of a batch of target cameras, with their target images.
+
+    Inside a training loop it draws again every iteration, so each step fits a different few views, as the
+    PyTorch3D tutorials do (``np.random.permutation(num_views)[:num_views_per_iteration]``).
+    """
+    if count > len(cameras):
+        ctx.fail("count", f"asks for {count} views but there are only {len(cameras)} cameras")
+    picked = draw_views(ctx, cameras, count, images=images, images2=images2)
+    picked["index"] = picked.pop("indices")
+    return picked

@@ -12,10 +12,10 @@ from pytorch3d.renderer import (BlendParams, FoVPerspectiveCameras, MeshRasteriz
                                 look_at_view_transform)
 from pytorch3d.transforms import so3_exp_map
 
-from nodegraph.spec import Bool, Choice, Float, Input, Int, Output, Vec3, node
-from nodes.fitting import draw_views
-from nodes.primitives import unit_fit
 from nodegraph.memory import ensure_fits
+from nodegraph.spec import Bool, Choice, Float, Input, Int, Output, Vec3, node
+
+from ._common import draw_views, unit_fit
 
 MAX_VIEWS = 4096
 

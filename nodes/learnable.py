@@ -2,7 +2,8 @@
 
 Each node creates its tensors with ``ctx.param(name, init)`` from its params (the initial value) and its
 inputs; every iteration and every later run sees the same tensors, and whatever reads the node outside a
-training loop sees the trained values. ``SaveTensor`` writes a trained tensor to disk (meshes: ``SaveMesh``).
+training loop sees the trained values. ``SaveTensor`` and ``SaveMesh`` (in :mod:`nodegraph.nodes.save`)
+write them to disk.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch
 from pytorch3d.renderer import FoVPerspectiveCameras, TexturesVertex, look_at_rotation
 from pytorch3d.structures import Meshes
 
-from nodegraph.spec import Choice, Color, File, Float, Floats, Input, Int, Output, Vec3, node
+from nodegraph.spec import Choice, Color, Float, Floats, Input, Int, Output, Vec3, node
 
 _SEED = Int("seed", 0, "seeds the random initial value, so a run is repeatable", min=0)
 
@@ -171,25 +172,3 @@ def LearnableTensor(ctx, shape, init, value, scale, seed):
         return t.to(ctx.device)
 
     return ctx.param("tensor", make)
-
-
-# ------------------------------------------------------------------------------------------ saving
-
-
-@node(
-    category="save",
-    inputs=[Input("tensor", "Tensor", "the tensor to write (e.g. a trained camera position)")],
-    params=[File("filename", "tensor.pt", "output file in the run's folder: .pt (torch) or .npy (NumPy)",
-                 extensions=(".pt", ".npy"), must_exist=False)],
-)
-def SaveTensor(ctx, tensor, filename):
-    """Write a tensor to the run's output folder as ``.pt`` (``torch.load``) or ``.npy`` (``numpy.load``).
-
-    Outside a training loop it runs after training, so it saves the trained values.
-    """
-    path = ctx.output_path(filename)
-    value = tensor.detach().cpu()
-    if path.suffix.lower() == ".npy":
-        np.save(path, value.numpy())
-    else:
-        torch.save(value, path)

@@ -1,159 +1,181 @@
-"""Mesh rendering: rasterization settings, the rasterizer, the shaders and the renderer that joins them.
-
-Each node builds the PyTorch3D object of the same name; ``MeshRenderer`` calls ``MeshRenderer(rasterizer,
-shader)(meshes, **overrides)`` and outputs its RGBA images, exactly as the tutorials do.
-"""
+"""Making and reshaping meshes: primitives, normalisation, batching, colours, joining, sampling points."""
 from __future__ import annotations
 
-from nodegraph.spec import Bool, Color, Float, Input, Int, Output, node
+import torch
 
-IMAGE_SIZE_MAX = 4096
+from nodegraph.spec import Bool, Choice, Color, Float, Input, Int, Output, node
+
+from ._common import unit_fit
 
 
-@node(
-    category="rendering",
-    params=[
-        Int("image_size", 256, "output images are image_size x image_size pixels", min=1, max=IMAGE_SIZE_MAX,
-            unit="px"),
-        Float("blur_radius", 0.0, "soft rasterization: how far (in NDC, squared) a face's influence spreads",
-              min=0.0),
-        Int("faces_per_pixel", 1, "how many nearest faces each pixel keeps (more for soft blending)", min=1,
-            max=1000),
-        Bool("perspective_correct", None, "perspective-correct barycentrics; empty: PyTorch3D's default (on for "
-                                          "perspective cameras)", optional=True),
-        Int("bin_size", None, "coarse-to-fine bin size; empty: heuristic, 0: naive rasterization", optional=True,
-            min=0, max=IMAGE_SIZE_MAX),
-        Int("max_faces_per_bin", None, "faces a bin may hold; empty: PyTorch3D's default", optional=True, min=1),
-        Bool("cull_backfaces", False, "skip faces that point away from the camera"),
-    ],
-    outputs=[Output("settings", "RasterSettings")],
-)
-def RasterizationSettings(ctx, image_size, blur_radius, faces_per_pixel, perspective_correct, bin_size,
-                          max_faces_per_bin, cull_backfaces):
-    """How meshes are rasterized: image size, soft blur, faces kept per pixel (``RasterizationSettings``)."""
-    from pytorch3d.renderer import RasterizationSettings as P3D
+def _vertex_textures(meshes, color):
+    from pytorch3d.renderer import TexturesVertex
 
-    return P3D(image_size=image_size, blur_radius=blur_radius, faces_per_pixel=faces_per_pixel,
-               perspective_correct=perspective_correct, bin_size=bin_size, max_faces_per_bin=max_faces_per_bin,
-               cull_backfaces=cull_backfaces)
+    rgb = torch.tensor(color, dtype=torch.float32, device=meshes.device)
+    return TexturesVertex([rgb.expand(v.shape[0], 3).clone() for v in meshes.verts_list()])
 
 
 @node(
-    category="rendering",
-    params=[
-        Float("sigma", 1e-4, "edge sharpness of the soft silhouette (smaller: sharper)", min=0.0),
-        Float("gamma", 1e-4, "depth blending: smaller puts more weight on the nearest face", min=1e-12),
-        Color("background", (1.0, 1.0, 1.0), "background colour"),
-    ],
-    outputs=[Output("blend", "BlendParams")],
+    category="meshes",
+    params=[Int("level", 2, "subdivision level: 0 is an icosahedron, each level has 4x the faces", min=0, max=7),
+            Color("color", (1.0, 1.0, 1.0), "constant vertex colour")],
+    outputs=[Output("mesh", "Meshes")],
 )
-def BlendParams(ctx, sigma, gamma, background):
-    """Soft blending parameters for the shaders: sigma, gamma and the background colour."""
-    from pytorch3d.renderer import BlendParams as P3D
+def IcoSphere(ctx, level, color):
+    """A unit sphere made by subdividing an icosahedron ``level`` times (``pytorch3d.utils.ico_sphere``)."""
+    from pytorch3d.utils import ico_sphere
 
-    return P3D(sigma=sigma, gamma=gamma, background_color=tuple(background))
+    mesh = ico_sphere(level, ctx.device)
+    mesh.textures = _vertex_textures(mesh, color)
+    return mesh
 
 
 @node(
-    category="rendering",
-    inputs=[Input("cameras", "Cameras"), Input("settings", "RasterSettings", "defaults when not connected",
-                                                 optional=True)],
-    outputs=[Output("rasterizer", "Rasterizer")],
+    category="meshes",
+    params=[Float("size", 2.0, "edge length", min=1e-6), Color("color", (1.0, 1.0, 1.0), "constant vertex colour")],
+    outputs=[Output("mesh", "Meshes")],
 )
-def MeshRasterizer(ctx, cameras, settings):
-    """Turns meshes into per-pixel fragments (nearest faces, barycentrics, depth) seen by ``cameras``."""
-    from pytorch3d.renderer import MeshRasterizer as P3D
+def Cube(ctx, size, color):
+    """An axis-aligned cube centred at the origin (8 vertices, 12 triangles, outward faces)."""
+    import trimesh
+    from pytorch3d.structures import Meshes
 
-    return P3D(cameras=cameras, raster_settings=settings)
-
-
-_SHADER_INPUTS = [
-    Input("cameras", "Cameras", "usually the rasterizer's cameras", optional=True),
-    Input("lights", "Lights", "a white point light above when not connected", optional=True),
-    Input("materials", "Materials", "PyTorch3D's default material when not connected", optional=True),
-    Input("blend", "BlendParams", "default blending when not connected", optional=True),
-]
-
-
-def _shader(cls_name: str, ctx, cameras, lights, materials, blend):
-    import pytorch3d.renderer as r
-
-    return getattr(r, cls_name)(device=ctx.device, cameras=cameras, lights=lights, materials=materials,
-                                blend_params=blend)
-
-
-@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")])
-def SoftPhongShader(ctx, cameras, lights, materials, blend):
-    """Phong lighting per pixel with soft (differentiable) blending of the nearest faces."""
-    return _shader("SoftPhongShader", ctx, cameras, lights, materials, blend)
-
-
-@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")])
-def HardPhongShader(ctx, cameras, lights, materials, blend):
-    """Phong lighting per pixel, keeping only the nearest face (hard edges)."""
-    return _shader("HardPhongShader", ctx, cameras, lights, materials, blend)
-
-
-@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")])
-def HardFlatShader(ctx, cameras, lights, materials, blend):
-    """Flat shading: one lighting value per face, nearest face only."""
-    return _shader("HardFlatShader", ctx, cameras, lights, materials, blend)
-
-
-@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")])
-def SoftGouraudShader(ctx, cameras, lights, materials, blend):
-    """Gouraud shading: lighting computed at vertices and interpolated, with soft blending."""
-    return _shader("SoftGouraudShader", ctx, cameras, lights, materials, blend)
+    box = trimesh.creation.box(extents=(size, size, size))
+    verts = torch.as_tensor(box.vertices, dtype=torch.float32, device=ctx.device)
+    faces = torch.as_tensor(box.faces, dtype=torch.int64, device=ctx.device)
+    mesh = Meshes([verts], [faces])
+    mesh.textures = _vertex_textures(mesh, color)
+    return mesh
 
 
 @node(
-    category="rendering",
-    inputs=[Input("blend", "BlendParams", "default blending when not connected", optional=True)],
-    outputs=[Output("shader", "Shader")],
+    category="meshes",
+    params=[Float("r", 0.25, "tube radius", min=1e-6), Float("R", 0.75, "distance from centre to tube centre",
+                                                            min=1e-6),
+            Int("sides", 32, "segments around the tube", min=3, max=1024),
+            Int("rings", 32, "segments around the ring", min=3, max=1024),
+            Color("color", (1.0, 1.0, 1.0), "constant vertex colour")],
+    outputs=[Output("mesh", "Meshes")],
 )
-def SoftSilhouetteShader(ctx, blend):
-    """A soft silhouette: the alpha channel is the probability each pixel is covered (no lighting)."""
-    from pytorch3d.renderer import SoftSilhouetteShader as P3D
+def Torus(ctx, r, R, sides, rings, color):
+    """A torus around the z axis (``pytorch3d.utils.torus``)."""
+    from pytorch3d.utils import torus
 
-    return P3D(blend_params=blend)
+    mesh = torus(r, R, sides, rings, device=ctx.device)
+    mesh.textures = _vertex_textures(mesh, color)
+    return mesh
 
 
 @node(
-    category="rendering",
-    inputs=[
-        Input("rasterizer", "Rasterizer"),
-        Input("shader", "Shader"),
-        Input("meshes", "Meshes"),
-        Input("cameras", "Cameras", "render with these instead of the rasterizer's and shader's", optional=True),
-        Input("lights", "Lights", "light with these instead of the shader's", optional=True),
-    ],
-    outputs=[Output("images", "Images", "(B, H, W, 4) RGBA")],
+    category="meshes",
+    inputs=[Input("mesh", "Meshes")],
+    params=[Choice("fit", "sphere", "sphere: centre at the mean vertex, divide by the largest vertex norm (unit "
+                                    "sphere); cube: divide by the largest coordinate (unit cube)",
+                   choices=("sphere", "cube"))],
+    outputs=[Output("mesh", "Meshes")],
 )
-def MeshRenderer(ctx, rasterizer, shader, meshes, cameras, lights):
-    """Rasterize ``meshes`` and shade the fragments: RGBA images, one per mesh of the batch."""
-    from pytorch3d.renderer import MeshRasterizer as P3DRasterizer
-    from pytorch3d.renderer import MeshRenderer as P3D
-
-    check_render_inputs(ctx, rasterizer, P3DRasterizer, "meshes", len(meshes), "mesh(es)", cameras,
-                        "use ExtendMesh to repeat the mesh once per camera")
-    if type(shader).__name__.endswith("GouraudShader") and type(meshes.textures).__name__ != "TexturesVertex":
-        ctx.fail("meshes", "Gouraud shading needs vertex colours (TexturesVertex); insert TextureToVertexColors "
-                           "or VertexColors before the renderer")
-    return P3D(rasterizer=rasterizer, shader=shader)(meshes, **overrides(cameras=cameras, lights=lights))
+def NormalizeMesh(ctx, mesh, fit):
+    """Centre each mesh at its mean vertex and scale it into the unit sphere (or cube), as the tutorials do."""
+    centers, scales = unit_fit(ctx, "mesh", mesh.verts_list(), fit,
+                               "a mesh has all its vertices at one point; it cannot be scaled")
+    offsets = -centers.repeat_interleave(mesh.num_verts_per_mesh(), dim=0)
+    return mesh.offset_verts(offsets).scale_verts(1.0 / scales)
 
 
-def check_render_inputs(ctx, rasterizer, rasterizer_cls: type, field: str, batch: int, what: str, cameras,
-                        hint: str) -> None:
-    """The checks MeshRenderer and PointsRenderer share: ``rasterizer`` is a ``rasterizer_cls``, and the batch on
-    ``field`` (``batch`` ``what``) fits the cameras the render uses (``cameras``, else the rasterizer's): as many,
-    or one."""
-    if not isinstance(rasterizer, rasterizer_cls):
-        ctx.fail("rasterizer", f"needs a {rasterizer_cls.__name__}, got {type(rasterizer).__name__}")
-    cams = cameras if cameras is not None else rasterizer.cameras
-    if cams is not None and batch != len(cams) and len(cams) != 1:
-        ctx.fail(field, f"batch of {batch} {what} but {len(cams)} cameras; {hint}")
+@node(
+    category="meshes",
+    inputs=[Input("mesh", "Meshes")],
+    params=[Int("n", 20, "copies: a batch of one mesh becomes a batch of n (one per camera view)", min=1,
+                max=4096)],
+    outputs=[Output("mesh", "Meshes")],
+)
+def ExtendMesh(ctx, mesh, n):
+    """Repeat every mesh of the batch ``n`` times (``Meshes.extend``), e.g. to render one mesh from n views."""
+    return mesh.extend(n)
 
 
-def overrides(**inputs) -> dict:
-    """The optional inputs that are connected, as keyword arguments for a PyTorch3D renderer's call."""
-    return {name: value for name, value in inputs.items() if value is not None}
+@node(
+    category="meshes",
+    inputs=[Input("mesh", "Meshes")],
+    params=[Color("color", (1.0, 1.0, 1.0), "RGB colour of every vertex")],
+    outputs=[Output("mesh", "Meshes", "the same geometry with TexturesVertex")],
+)
+def VertexColors(ctx, mesh, color):
+    """Give every vertex one constant colour (``TexturesVertex``), replacing any texture."""
+    out = mesh.clone()
+    out.textures = _vertex_textures(out, color)
+    return out
+
+
+@node(
+    category="meshes",
+    inputs=[Input("meshes", "Meshes", "meshes to join, in link order", multiple=True)],
+    params=[Choice("mode", "batch", "batch: one heterogeneous batch (one item per mesh); scene: one mesh made of "
+                                    "them all", choices=("batch", "scene"))],
+    outputs=[Output("mesh", "Meshes")],
+)
+def JoinMeshes(ctx, meshes, mode):
+    """Join meshes of different sizes into one heterogeneous batch (or merge them into one scene mesh)."""
+    from pytorch3d.structures import join_meshes_as_batch, join_meshes_as_scene
+
+    if not meshes:
+        ctx.fail("meshes", "connect at least one mesh")
+    kinds = {type(m.textures).__name__ if m.textures is not None else None for m in meshes}
+    if len(kinds) > 1:
+        ctx.fail("meshes", f"all meshes need the same kind of texture to be joined, got {sorted(map(str, kinds))};"
+                           " use VertexColors on each to make them match")
+    try:
+        joined = join_meshes_as_batch(meshes)
+        return join_meshes_as_scene(joined) if mode == "scene" else joined
+    except ValueError as exc:
+        ctx.fail("meshes", str(exc))
+
+
+@node(
+    category="meshes",
+    stochastic=True,
+    inputs=[Input("mesh", "Meshes")],
+    params=[Int("num_samples", 10000, "points per mesh", min=1, max=100_000_000),
+            Bool("with_colors", True, "sample colours from the mesh texture as point features")],
+    outputs=[Output("points", "Pointclouds"), Output("normals", "Tensor", "(B, N, 3) surface normals")],
+)
+def SamplePoints(ctx, mesh, num_samples, with_colors):
+    """Sample points uniformly on the surface (``sample_points_from_meshes``), with texture colours if asked."""
+    from pytorch3d.ops import sample_points_from_meshes
+    from pytorch3d.structures import Pointclouds
+
+    if with_colors and mesh.textures is None:
+        ctx.fail("with_colors", "the mesh has no texture to sample colours from; untick with_colors or add "
+                                "VertexColors")
+    if with_colors:
+        points, normals, colors = sample_points_from_meshes(mesh, num_samples, return_normals=True,
+                                                            return_textures=True)
+        return {"points": Pointclouds(points=points, normals=normals, features=colors), "normals": normals}
+    points, normals = sample_points_from_meshes(mesh, num_samples, return_normals=True)
+    return {"points": Pointclouds(points=points, normals=normals), "normals": normals}
+
+
+@node(
+    category="meshes",
+    inputs=[Input("mesh", "Meshes", "a mesh with any texture (UV image, atlas or vertex colours)")],
+    outputs=[Output("mesh", "Meshes", "the same geometry with TexturesVertex")],
+)
+def TextureToVertexColors(ctx, mesh):
+    """Bake a texture into vertex colours: each vertex gets the mean texture colour of its face corners.
+
+    Gouraud shading and the 3D preview need vertex colours; this lets a UV-textured mesh (the cow) use them.
+    """
+    from pytorch3d.renderer import TexturesVertex
+
+    if mesh.textures is None:
+        ctx.fail("mesh", "has no texture to bake; use VertexColors for a constant colour")
+    corner_colors = mesh.textures.faces_verts_textures_packed()  # (F, 3, C)
+    faces = mesh.faces_packed().reshape(-1)
+    channels = corner_colors.shape[-1]
+    total = int(mesh.num_verts_per_mesh().sum())
+    sums = corner_colors.new_zeros(total, channels).index_add_(0, faces, corner_colors.reshape(-1, channels))
+    counts = corner_colors.new_zeros(total).index_add_(0, faces, corner_colors.new_ones(faces.shape[0]))
+    colors = sums / counts.clamp(min=1)[:, None]
+    out = mesh.clone()
+    out.textures = TexturesVertex(list(colors.split(mesh.num_verts_per_mesh().tolist())))
+    return out

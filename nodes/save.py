@@ -1,6 +1,7 @@
-"""Sinks that write files into the run's output folder, and 3D viewers (preview taps) for meshes and points.
+"""Sinks that write files into the run's output folder: images, animations, meshes, point clouds, tensors.
 
-Every file goes through ``ctx.output_path``, so nothing is written outside the run's ``--out`` folder.
+Every file goes through ``ctx.output_path``, so nothing is written outside the run's ``--out`` folder. Outside a
+training loop a save node runs after training, so it writes the trained values.
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import torch
 from PIL import Image
 
 from nodegraph.spec import Bool, Choice, File, Float, Input, Int, node
-from nodes.images import check_images, grid, to_channels
+
+from ._common import check_images, grid, to_channels
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
@@ -122,13 +124,20 @@ def SavePointcloud(ctx, points, filename):
     ctx.preview_points(points[0])
 
 
-@node(category="preview", preview=True, inputs=[Input("mesh", "Meshes")])
-def PreviewMesh(ctx, mesh):
-    """Show the first mesh of a batch in a 3D view. Inside a training loop it is a tap, shown every few steps."""
-    ctx.preview_mesh(mesh)
+@node(
+    category="save",
+    inputs=[Input("tensor", "Tensor", "the tensor to write (e.g. a trained camera position)")],
+    params=[File("filename", "tensor.pt", "output file in the run's folder: .pt (torch) or .npy (NumPy)",
+                 extensions=(".pt", ".npy"), must_exist=False)],
+)
+def SaveTensor(ctx, tensor, filename):
+    """Write a tensor to the run's output folder as ``.pt`` (``torch.load``) or ``.npy`` (``numpy.load``).
 
-
-@node(category="preview", preview=True, inputs=[Input("points", "Pointclouds")])
-def PreviewPoints(ctx, points):
-    """Show the first point cloud of a batch in a 3D view. Inside a training loop it is a tap."""
-    ctx.preview_points(points)
+    Outside a training loop it runs after training, so it saves the trained values.
+    """
+    path = ctx.output_path(filename)
+    value = tensor.detach().cpu()
+    if path.suffix.lower() == ".npy":
+        np.save(path, value.numpy())
+    else:
+        torch.save(value, path)

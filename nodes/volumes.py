@@ -9,73 +9,16 @@ from __future__ import annotations
 
 import torch
 from pytorch3d.ops import add_pointclouds_to_volumes
-from pytorch3d.renderer import RayBundle
-from pytorch3d.renderer import VolumeSampler as _VolumeSampler
 from pytorch3d.structures import Volumes as _Volumes
 
-from nodegraph.spec import Bool, Choice, Float, Floats, Input, Int, Output, Vec3, node
 from nodegraph.memory import ensure_fits
+from nodegraph.spec import Bool, Choice, Float, Floats, Input, Int, Output, Vec3, node
+
+from ._rays import VolumeField, match_batch
 
 MAX_RESOLUTION = 2048
 
 # -------------------------------------------------------------------------------------------- helpers
-
-
-def expand_volumes(volumes: _Volumes, n: int) -> _Volumes:
-    """A batch of one volume seen ``n`` times, without copying the grid (as the tutorial's ``expand``)."""
-    if len(volumes) == n:
-        return volumes
-    feats = volumes.features()
-    out = _Volumes(densities=volumes.densities().expand(n, *volumes.densities().shape[1:]),
-                   features=None if feats is None else feats.expand(n, *feats.shape[1:]))
-    volumes.locator._copy_transform_and_sizes(out.locator, index=torch.zeros(n, dtype=torch.long,
-                                                                              device=volumes.device))
-    return out
-
-
-def is_ragged(volumes: _Volumes) -> bool:
-    """Whether the batch holds grids of different sizes (padded to the largest inside ``Volumes``)."""
-    return len(volumes) > 1 and bool((volumes.get_grid_sizes() != volumes.get_grid_sizes()[:1]).any())
-
-
-def single_volume(volumes: _Volumes, i: int) -> _Volumes:
-    """Volume ``i`` of a batch, unpadded, with its own voxel size and position."""
-    feats = volumes.features_list()[i][None] if volumes.features() is not None else None
-    out = _Volumes(densities=volumes.densities_list()[i][None], features=feats)
-    volumes.locator._copy_transform_and_sizes(out.locator, index=torch.tensor([i], device=volumes.device))
-    return out
-
-
-class VolumeField(torch.nn.Module):
-    """A batch of volumes as a field of the ray bundle, one volume per camera.
-
-    PyTorch3D's ``VolumeSampler`` reads the padded tensor, which is right only when every grid has one size; a
-    batch of different sizes is sampled one volume at a time, each at its own resolution.
-    """
-
-    def __init__(self, volumes: _Volumes, sample_mode: str = "bilinear") -> None:
-        super().__init__()
-        self.parts = ([_VolumeSampler(single_volume(volumes, i), sample_mode=sample_mode)
-                       for i in range(len(volumes))] if is_ragged(volumes) else None)
-        self.whole = None if self.parts else _VolumeSampler(volumes, sample_mode=sample_mode)
-
-    def forward(self, ray_bundle, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.whole is not None:
-            return self.whole(ray_bundle)
-        outs = [part(RayBundle(*(t[i:i + 1] for t in (ray_bundle.origins, ray_bundle.directions,
-                                                       ray_bundle.lengths, ray_bundle.xys))))
-                for i, part in enumerate(self.parts)]
-        return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
-
-
-def match_batch(ctx, field: str, volumes: _Volumes, n: int) -> _Volumes:
-    """Volumes for a batch of ``n`` rays/cameras: equal batches pass, a single volume is shared."""
-    if len(volumes) == n:
-        return volumes
-    if len(volumes) == 1:
-        return expand_volumes(volumes, n)
-    ctx.fail(field, f"has a batch of {len(volumes)} volumes but there are {n} cameras; give one volume (shared "
-                    f"by every camera) or one per camera")
 
 
 def _grid_list(ctx, field: str, tensors: list[torch.Tensor]) -> list[torch.Tensor]:

@@ -137,7 +137,7 @@ def test_textured_cow_through_the_graph_equals_direct_pytorch3d(cow):
 @pytest.mark.parametrize("shader", ["HardPhongShader", "HardFlatShader", "SoftGouraudShader",
                                     "SoftSilhouetteShader"])
 def test_every_mesh_shader_equals_direct_pytorch3d(cow, shader):
-    from nodegraph.nodes.primitives import TextureToVertexColors  # noqa: F401  (registered)
+    from nodegraph.nodes.meshes import TextureToVertexColors  # noqa: F401
 
     out = cow_graph(size=64, shader=shader).run(device="cpu")
     mesh = out["bake"]["mesh"] if shader == "SoftGouraudShader" else cow

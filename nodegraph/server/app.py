@@ -22,7 +22,7 @@ from nodegraph.server.auth import TokenGuard
 from nodegraph.server.library import PathRefused, list_files
 from nodegraph.server.workspace import RunBusy, Workspace
 
-FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
+from nodegraph.paths import FRONTEND_DIR as FRONTEND  # frontend/ in a checkout, nodegraph/frontend installed
 
 
 class _Config:
