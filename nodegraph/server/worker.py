@@ -92,6 +92,8 @@ def _child_main(conn) -> None:
     """The worker process: read jobs and cancels from ``conn``, run jobs one at a time, send events back."""
     from nodegraph.errors import Cancelled, GraphError, NodeError
 
+    # Ctrl+C in the server's terminal reaches the whole process group: the server decides when the worker ends.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     send_lock = threading.Lock()
 
     def send(message: tuple) -> None:
