@@ -223,7 +223,8 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from nodegraph.server import serve
 
-    serve(host=args.host, port=args.port, graph_path=args.graph, token=args.token, library_dir=args.library)
+    serve(host=args.host, port=args.port, graph_path=args.graph, token=args.token, library_dir=args.library,
+          out_root=args.out)
     return EXIT_OK
 
 
@@ -268,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--library", default=None,
                        help="folder the editor opens and saves graphs in (default: NODEGRAPH_LIBRARY, else the "
                             "--graph's folder unless it is an example, else ~/.local/share/nodegraph/graphs)")
+    serve.add_argument("--out", default=None,
+                       help="runs write to OUT/<graph name> (default: ~/.local/share/nodegraph/out/<graph name>)")
     serve.set_defaults(func=cmd_serve)
     return parser
 

@@ -54,7 +54,8 @@ def make_library(tmp: Path, with_cow: bool = False) -> Path:
 
 
 class EditorServer:
-    """``python -m nodegraph.server`` on a free port, in ``tmp`` (its out/ and autosave state live there)."""
+    """``python -m nodegraph.server`` on a free port, in ``tmp`` (its XDG data folder, where runs write under
+    ``data/nodegraph/out/<graph>``, and its autosave state live there)."""
 
     def __init__(self, tmp: Path, graph: Path, token: str | None = None, host: str = "127.0.0.1") -> None:
         self.tmp, self.graph, self.token, self.host = Path(tmp), Path(graph), token, host
@@ -71,7 +72,8 @@ class EditorServer:
     def start(self, timeout: float = 60.0) -> "EditorServer":
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}  # else NiceGUI thinks it is a test
         env.update(NODEGRAPH_PLUGINS="toy_nodes", PYTHONPATH=f"{ROOT / 'tests'}{os.pathsep}{ROOT}",
-                   XDG_STATE_HOME=str(self.tmp / "state"), OMP_NUM_THREADS="1")
+                   XDG_STATE_HOME=str(self.tmp / "state"), XDG_DATA_HOME=str(self.tmp / "data"),
+                   OMP_NUM_THREADS="1")
         cmd = [PYTHON, "-m", "nodegraph.server", "--host", self.host, "--port", str(self.port),
                "--graph", str(self.graph)] + (["--token", self.token] if self.token else [])
         self.log = open(self.tmp / f"server-{self.port}.log", "w")

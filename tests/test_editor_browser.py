@@ -272,3 +272,28 @@ def test_a_deformation_updates_the_3d_view_while_it_trains(page, server):
     assert len(shown_while_training) >= 2  # the mesh in the 3D view moved while the loop ran
     assert page.locator(".ng-side canvas").is_visible()  # the side panel opened on the first mesh
     assert not page.errors, page.errors
+
+
+def test_a_save_node_shows_the_file_it_wrote_and_the_toolbar_the_output_folder(page, server):
+    """node_finished carries ``files`` (absolute paths a node wrote in that call): a save node
+    lists them relative to the run's output folder, the full path in the title, with a copy button."""
+    doc = json.loads((ROOT / "graphs" / "render_textured_cow.json").read_text())
+    for n in doc["nodes"]:
+        if n["id"] == "raster":
+            n["params"]["image_size"] = 32
+    server.api("POST", "/upload", json={"text": json.dumps(doc), "filename": "cow.json"}).raise_for_status()
+    page.reload()
+    node(page, "save").wait_for()
+    assert run_and_wait(page).startswith("done")
+    status = server.api("GET", "/status").json()
+    out_dir = Path(status["out_dir"])
+    assert out_dir == server.tmp / "data" / "nodegraph" / "out" / "render_textured_cow"  # paths.default_out_dir
+    assert (out_dir / "cow.png").is_file()
+    assert page.locator("[data-role=out-dir] code").inner_text() == str(out_dir)
+    assert status["nodes"]["save"]["files"] == [str(out_dir / "cow.png")]
+    shown = node(page, "save").locator("[data-role=files] .ng-file-name")
+    assert shown.inner_text() == "cow.png" and shown.get_attribute("title") == str(out_dir / "cow.png")
+    node(page, "save").get_by_label("copy the full path").click()
+    assert page.evaluate("window.nodegraphEditor.lastCopied") == str(out_dir / "cow.png")
+    assert not node(page, "render").locator("[data-role=files]").count()  # only nodes that wrote files
+    assert not page.errors, page.errors

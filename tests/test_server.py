@@ -134,7 +134,8 @@ def test_broken_documents_are_refused_with_problems_naming_node_and_field(lib):
     assert any(p["node"] == "scaled" and "expects Tensor but mse.loss gives Loss" in p["message"] for p in problems)
 
 
-def test_a_failed_run_reports_the_node_and_leaves_the_saved_graph_intact(lib):
+def test_a_failed_run_reports_the_node_and_leaves_the_saved_graph_intact(lib, monkeypatch):
+    monkeypatch.setenv("NODEGRAPH_PLUGINS", "toy_nodes")  # the run worker (a child process) loads the toy nodes
     ws = Workspace(lib, lib.library_dir / "toy.json", registry=REGISTRY)
     events = []
     ws.broadcast = events.append  # what websocket clients get, in their order
@@ -147,7 +148,8 @@ def test_a_failed_run_reports_the_node_and_leaves_the_saved_graph_intact(lib):
     doc["links"] = [l for l in doc["links"] if l["to"] != ["mse", "b"]] + [{"from": ["other", "out"], "to": ["mse", "b"]}]
     ws.update_doc(doc)
     ws.start_run()
-    ws.wait(60)
+    assert ws.wait(90)
+    ws.close()
     error = next(e for e in events if e["type"] == "node_error")
     assert error["node"] == "mse" and error["field"] == "b" and "does not match" in error["message"]
     kinds = [e["type"] for e in events]

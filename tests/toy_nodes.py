@@ -56,6 +56,29 @@ def ToyPreview(ctx, x):
 SEEN: list = []
 
 
+@node(category="toy", inputs=[Input("x", "Tensor", optional=True)], params=[Float("seconds", 1.0)],
+      outputs=[Output("out", "Tensor")])
+def ToyWait(ctx, x, seconds):
+    """Waits ``seconds`` in small steps, checking for Stop between them (a cooperative long node)."""
+    import time
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ctx.check_cancelled()
+        time.sleep(0.02)
+    return torch.zeros(1, device=ctx.device) if x is None else x
+
+
+@node(category="toy", inputs=[Input("x", "Tensor", optional=True)], params=[Int("how", 0)],
+      outputs=[Output("out", "Tensor")])
+def ToyCrash(ctx, x, how):
+    """Takes its process down: 0 os.abort() (SIGABRT), 1 reads address 0 (SIGSEGV)."""
+    import ctypes
+    import os
+    if how == 0:
+        os.abort()
+    ctypes.string_at(0)
+
+
 def registry_with(*modules):
     """The library, these toy nodes and the nodes of ``modules`` (a test file's own), in a private registry."""
     from nodegraph.registry import default_registry

@@ -28,7 +28,7 @@ export default {
       ready: false, loadError: "", catalogue: null, api: null,
       meta: emptyDoc(), path: null, collection: null, libraryDir: "", dirty: false,
       run: {}, previews: {}, problems: {}, graphProblems: [],
-      running: false, runInfo: "", runOk: null, connected: false,
+      running: false, runInfo: "", runDetail: "", runOk: null, connected: false, outDir: "",
       hint: "", tip: null, quick: null, toast: null,
       dialogs: { open: false, save: false, error: null, image: null, details: false },
       library: [], examples: [], saveName: "", selection: [],
@@ -472,8 +472,10 @@ export default {
       this.runInfo = "starting…";
       await this.syncNow();
       try {
-        await this.api.post("/run", targets ? { targets } : {});
+        const res = await this.api.post("/run", targets ? { targets } : {});
+        if (res.out_dir) this.outDir = res.out_dir;
         this.runInfo = targets ? `running up to ${targets.join(", ")}…` : "running…";
+        this.runDetail = "";
         this.runOk = null;
       } catch (e) {
         if (e.problems && e.problems.length) {
@@ -494,13 +496,15 @@ export default {
       switch (e.type) {
         case "hello":
           this.running = !!e.running;
+          if (e.out_dir) this.outDir = e.out_dir;
           for (const [id, st] of Object.entries(e.nodes || {})) this.setRun(id, st, true);
           break;
         case "run_started":
           this.running = true;
           this.runStarted = performance.now();
           this.computedThisRun = new Set();
-          for (const id of e.order || []) this.setRun(id, { state: "waiting" }, true);
+          // a node keeps the files it wrote last until it finishes again (a cached node still has them)
+          for (const id of e.order || []) this.setRun(id, { state: "waiting", files: (this.run[id] || {}).files }, true);
           this.problems = {};
           break;
         case "node_started":
@@ -510,7 +514,8 @@ export default {
           // a node computed earlier in this run and then reused (e.g. by a training loop) stays "done"
           if (e.cached && this.computedThisRun && this.computedThisRun.has(e.node)) break;
           if (!e.cached && this.computedThisRun) this.computedThisRun.add(e.node);
-          this.setRun(e.node, { state: e.cached ? "cached" : "done", seconds: e.seconds, outputs: e.outputs });
+          this.setRun(e.node, { state: e.cached ? "cached" : "done", seconds: e.seconds, outputs: e.outputs,
+                                files: e.files || (e.cached ? (this.run[e.node] || {}).files : null) });
           break;
         case "progress":
           this.setRun(e.node, { progress: { iteration: e.iteration, total: e.total, loss: e.loss, losses: e.losses } });
@@ -532,8 +537,12 @@ export default {
             this.setRun(e.error.node, { state: "error", message: e.error.message, field: e.error.field });
           this.runOk = e.status === "ok";
           this.runsFinished += 1;
-          this.runInfo = e.status === "ok" ? `done in ${fmtSeconds(e.seconds)}` : e.status === "cancelled" ? "stopped"
+          this.runInfo = e.status === "ok" ? `done in ${fmtSeconds(e.seconds)}` : e.status === "cancelled"
+            ? (e.cache_dropped ? "stopped · worker ended, cache dropped" : "stopped")
             : `failed${e.error && e.error.node ? " in " + e.error.node : ""}: ${(e.error && e.error.message) || ""}`;
+          // a worker ended by Stop (a node stuck in one long call) or one that died takes its cache with it
+          this.runDetail = e.cache_dropped ? (e.message || (e.error && e.error.message) || "") +
+            " The next run starts a fresh worker and computes every node again." : "";
           break;
         }
       }
@@ -607,6 +616,27 @@ export default {
                    html: lines.map((l) => `<div>${l}</div>`).join(""), pinned: false };
     },
     hideTip() { if (this.tip && !this.tip.pinned) this.tip = null; },
+    relPath(path) {
+      // a file a node wrote, shown relative to the run's output folder
+      const root = this.outDir ? this.outDir.replace(/\/+$/, "") + "/" : "";
+      return root && path.startsWith(root) ? path.slice(root.length) : path;
+    },
+    async copyPath(path) {
+      let ok = false;
+      try {
+        if (navigator.clipboard && window.isSecureContext) { await navigator.clipboard.writeText(path); ok = true; }
+      } catch (e) { ok = false; }
+      if (!ok) {  // plain http on a non-local host has no clipboard API
+        const area = document.createElement("textarea");
+        area.value = path;
+        document.body.appendChild(area);
+        area.select();
+        try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+        area.remove();
+      }
+      this.lastCopied = path;
+      this.notify(ok ? `Copied ${path}` : `Could not copy: ${path}`, ok ? "info" : "error");
+    },
     showError(id) { this.dialogs.error = { id, ...(this.run[id] || {}) }; },
     zoomImage(id, port) { this.dialogs.image = { id, port }; },
     notify(message, kind = "info") {
@@ -661,7 +691,7 @@ export default {
         <span class="ng-dim ng-path" data-role="doc-path">{{ collection === 'examples' ? 'example · ' + path : (path || 'not saved') }}</span>
       </div>
       <div class="ng-spacer"></div>
-      <span class="ng-runinfo" :class="{'ng-ok': runOk === true, 'ng-fail': runOk === false && !running}" :data-runs="runsFinished" data-role="run-info">{{ runInfo }}</span>
+      <span class="ng-runinfo" :class="{'ng-ok': runOk === true, 'ng-fail': runOk === false && !running}" :data-runs="runsFinished" data-role="run-info" :title="runDetail">{{ runInfo }}</span>
       <q-btn v-if="!running" unelevated dense no-caps color="positive" icon="play_arrow" label="Run" class="ng-run" @click="startRun()" aria-label="Run"><q-tooltip>Run the graph (Ctrl+Enter); unchanged nodes come from the cache</q-tooltip></q-btn>
       <q-btn v-if="!running" flat dense no-caps icon="skip_next" label="Run to selected" :disable="!selectedId" @click="runTo(selectedId)" class="ng-tb" aria-label="Run to selected"/>
       <q-btn v-if="running" unelevated dense no-caps color="negative" icon="stop" label="Stop" class="ng-run" @click="stopRun" aria-label="Stop"/>
@@ -720,6 +750,8 @@ export default {
       <span :class="connected ? 'ng-ok' : 'ng-fail'">{{ connected ? '● live' : '○ reconnecting' }}</span>
       <span>{{ flow.nodes.value.length }} nodes · {{ flow.edges.value.length }} links</span>
       <span v-if="selection.length">{{ selection.length }} selected</span>
+      <span v-if="outDir" class="ng-outdir" data-role="out-dir" :title="'runs of this graph write here: ' + outDir">output folder
+        <code>{{ outDir }}</code> <a class="ng-link" @click="copyPath(outDir)" aria-label="Copy the output folder">copy</a></span>
       <span class="ng-spacer"></span>
       <span class="ng-dim">double-click: add node · drag output → input: link · Shift-drag: select · Del · Ctrl+Z/C/V</span>
     </footer>

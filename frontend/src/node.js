@@ -71,6 +71,7 @@ const NodeBody = {
       const n = Math.max(s.inputs.length, s.outputs.length);
       return Array.from({ length: n }, (_, i) => [s.inputs[i] || null, s.outputs[i] || null]);
     },
+    files() { return this.run.files || []; },  // the paths this node wrote in its last run (node_finished files)
     previews() { return this.ng.previews[this.id] || {}; },
     images() { return Object.entries(this.previews).filter(([, p]) => p.kind === "image"); },
     plot() { return Object.values(this.previews).find((p) => p.kind === "plot"); },
@@ -137,6 +138,12 @@ const NodeBody = {
     <div v-for="[port, img] in images" :key="port" class="ng-preview nodrag" @click.stop="ng.zoomImage(id, port)">
       <img :src="img.url" :alt="id + '.' + port" :data-preview="port" :width="img.width" :height="img.height">
       <span class="ng-preview-label">{{ port }} · {{ img.width }}×{{ img.height }}</span>
+    </div>
+    <div v-if="files.length && !compact" class="ng-files nodrag" data-role="files">
+      <div v-for="f in files" :key="f" class="ng-file">
+        <span class="ng-file-name" :title="f" :data-path="f">{{ ng.relPath(f) }}</span>
+        <button class="ng-icon" title="copy the full path" aria-label="copy the full path" @click.stop="ng.copyPath(f)">⧉</button>
+      </div>
     </div>
     <LossPlot v-if="plot" :series="plot.series" class="nodrag"/>
     <div v-if="has3d" class="ng-3d-link nodrag" @click.stop="ng.focus3d(id)">◈ shown in the 3D view</div>

@@ -37,8 +37,9 @@ def default_library_dir(graph: Path | None) -> Path:
 
 
 def make_workspace(graph_path: str | Path | None = None, library_dir: str | Path | None = None,
-                   state_dir: str | Path | None = None):
-    """The workspace ``serve`` uses (library: see :func:`default_library_dir`)."""
+                   state_dir: str | Path | None = None, out_root: str | Path | None = None):
+    """The workspace ``serve`` uses (library: see :func:`default_library_dir`). Runs write to
+    ``<out_root>/<graph name>``; without ``out_root``, to ``paths.default_out_dir`` (~/.local/share/nodegraph/out)."""
     from nodegraph.server.library import Library
     from nodegraph.server.workspace import Workspace, default_state_dir
 
@@ -48,26 +49,30 @@ def make_workspace(graph_path: str | Path | None = None, library_dir: str | Path
     library_dir = library_dir or default_library_dir(graph)
     state = Path(state_dir) if state_dir else default_state_dir()
     return Workspace(Library(Path(library_dir)), graph, autosave_path=state / "autosave.json",
-                     out_root=Path.cwd() / "out")
+                     out_root=Path(out_root).resolve() if out_root else None)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8080, graph_path: str | Path | None = None,
-          token: str | None = None, library_dir: str | Path | None = None) -> None:
+          token: str | None = None, library_dir: str | Path | None = None, out_root: str | Path | None = None) -> None:
     """Start the editor on ``host:port`` with ``graph_path`` open (blocks until stopped).
 
-    A non-local host always needs a token: one is generated and printed when none is given.
+    A non-local host always needs a token: one is generated and printed when none is given. Runs write to
+    ``<out_root>/<graph name>`` (default ``~/.local/share/nodegraph/out/<graph name>``).
     """
-    from nicegui import ui
+    from nicegui import app, ui
 
     from nodegraph.server import app as editor_app
 
     if token is None and not is_local(host):
         token = new_token()
-    workspace = make_workspace(graph_path, library_dir)
+    workspace = make_workspace(graph_path, library_dir, out_root=out_root)
     editor_app.configure(workspace, token)
+    workspace.prewarm()  # the run worker imports the node library while the page loads
+    app.on_shutdown(workspace.close)
     shown = "localhost" if host in ("0.0.0.0", "::") else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
-    print(f"nodegraph editor: {url}  (saving to {workspace.library.library_dir})", flush=True)
+    print(f"nodegraph editor: {url}  (saving to {workspace.library.library_dir}, runs write to "
+          f"{workspace.out_root or paths.default_out_dir('<graph name>').parent}/<graph name>)", flush=True)
     if workspace.startup_problems:
         for p in workspace.startup_problems:
             print(f"  cannot open {graph_path}: {p.get('node') or ''} {p.get('field') or ''} {p['message']}",

@@ -1,4 +1,4 @@
-"""``python -m nodegraph.server [--host H] [--port P] [--graph G] [--token T] [--library DIR]``: the editor without the CLI."""
+"""``python -m nodegraph.server [--host H] [--port P] [--graph G] [--token T] [--library DIR] [--out DIR]``: the editor without the CLI."""
 import argparse
 
 from nodegraph.server import serve
@@ -9,5 +9,6 @@ parser.add_argument("--port", type=int, default=8080)
 parser.add_argument("--graph", default=None)
 parser.add_argument("--token", default=None)
 parser.add_argument("--library", default=None)
+parser.add_argument("--out", default=None, help="runs write to OUT/<graph name> (default ~/.local/share/nodegraph/out)")
 args = parser.parse_args()
-serve(args.host, args.port, args.graph, args.token, args.library)
+serve(args.host, args.port, args.graph, args.token, args.library, out_root=args.out)

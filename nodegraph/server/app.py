@@ -211,7 +211,8 @@ async def stop() -> dict:
 @guarded
 async def status() -> dict:
     w = ws()
-    return {**w.run_status, "nodes": w.node_states, "dirty": w.dirty, "path": w.shown_path()}
+    return {**w.run_status, "nodes": w.node_states, "dirty": w.dirty, "path": w.shown_path(),
+            "worker_pid": w.worker.pid}
 
 
 @app.websocket("/api/events")

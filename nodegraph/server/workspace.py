@@ -1,7 +1,8 @@
-"""The editor's workspace: the working document, one executor that keeps its cache across runs, and the
-fan-out of the executor's events to every connected websocket client.
+"""The editor's workspace: the working document, the run worker (a child process with one executor that keeps
+its cache across runs), and the fan-out of the executor's events to every connected websocket client.
 
-The executor runs in a worker thread; its listeners hand events to each client's asyncio loop with
+Runs execute in :class:`~nodegraph.server.worker.Worker`'s child process, so no node ever blocks the server's
+event loop. Its events arrive on the worker's reader thread and reach each client's asyncio loop with
 ``call_soon_threadsafe``. A late joiner (a reloaded page) gets a snapshot of node states and the latest
 preview of every port. The working document is autosaved on every change, so a reload or a closed tab, and
 even a server restart, loses nothing.
@@ -13,18 +14,17 @@ import json
 import os
 import threading
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
 from nodegraph import paths
-from nodegraph.errors import Cancelled, GraphError, NodeError, Problem
-from nodegraph.executor import Executor
+from nodegraph.errors import GraphError, Problem
 from nodegraph.graph import FORMAT, from_json
 from nodegraph.layout import auto_layout
 from nodegraph.server.library import Library
 from nodegraph.prepare import prepare
-from nodegraph.registry import Registry
+from nodegraph.registry import Registry, default_registry
+from nodegraph.server.worker import STOP_GRACE_S, Worker
 
 MAX_QUEUED_PREVIEWS = 32  # a slow client skips stale previews (a newer one follows); other events never drop
 
@@ -42,7 +42,7 @@ class RunBusy(RuntimeError):
 
 
 class Client:
-    """One websocket watcher: an asyncio queue fed from the executor's thread."""
+    """One websocket watcher: an asyncio queue fed from the worker's reader thread."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -58,23 +58,24 @@ class Workspace:
     """What one editor server works on; every HTTP handler and websocket goes through here."""
 
     def __init__(self, library: Library, graph_path: Path | None = None, autosave_path: Path | None = None,
-                 out_root: Path | None = None, registry: Registry | None = None) -> None:
+                 out_root: Path | None = None, stop_grace_s: float = STOP_GRACE_S,
+                 registry: Registry | None = None) -> None:
         self.library = library
         self.autosave_path = autosave_path
-        self.out_root = Path(out_root or Path.cwd() / "out")
+        self.out_root = Path(out_root) if out_root else None  # None: paths.default_out_dir(graph name)
         self._lock = threading.RLock()
         self.clients: set[Client] = set()
         self.doc: dict = empty_doc()
         self.path: Path | None = None
         self.base_dir: Path = library.library_dir
         self.dirty = False
-        self.executor = Executor(registry)
-        self.executor.auto_preview = True
-        self.executor.bus.subscribe(self._on_event)
+        # The server checks documents against this registry; the worker process builds the default one (the
+        # library plus installed and NODEGRAPH_PLUGINS plugins, inheriting this process's environment).
+        self.registry = registry or default_registry()
+        self.worker = Worker(self._on_event, on_done=self._run_done, stop_grace_s=stop_grace_s)
         self.node_states: dict[str, dict] = {}
         self.latest_previews: dict[tuple[str, str], dict] = {}
-        self.run_status: dict = {"running": False}
-        self._thread: threading.Thread | None = None
+        self.run_status: dict = {"running": False, "out_dir": None}
         self.startup_problems: list[dict] = []
         if not self._restore_autosave(graph_path):
             if graph_path is not None:
@@ -147,7 +148,7 @@ class Workspace:
     def problems(self, doc: dict | None = None) -> list[dict]:
         try:
             graph = from_json(doc or self.doc, base_dir=self.base_dir)
-            return [p.to_json() for p in prepare(graph, self.executor.registry).problems]
+            return [p.to_json() for p in prepare(graph, self.registry).problems]
         except GraphError as exc:
             return [p.to_json() for p in exc.problems]
         except Exception as exc:  # validation must never take the server down
@@ -194,52 +195,54 @@ class Workspace:
             return False
 
     # ------------------------------------------------------------------ running
+    def out_dir_for(self, graph_name: str) -> Path:
+        """Where a run of ``graph_name`` writes: ``<out_root>/<name>``, by default the user's data folder
+        (``paths.default_out_dir``: ``~/.local/share/nodegraph/out/<name>``), never the server's cwd."""
+        if self.out_root is None:
+            return paths.default_out_dir(graph_name)
+        return self.out_root / paths.safe_name(graph_name)
+
     def start_run(self, targets: list[str] | None = None, device: str | None = None) -> dict:
-        """Validate the working document and run it in a worker thread; raises GraphError or RunBusy."""
+        """Validate the working document and run it in the worker process; raises GraphError or RunBusy."""
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():
+            if self.worker.running:
                 raise RunBusy("a run is already in progress; stop it first")
             graph = from_json(self.doc, base_dir=self.base_dir, path=self.path)
-            prepared = prepare(graph, self.executor.registry, targets)
+            prepared = prepare(graph, self.registry, targets)
             problems = prepared.problems
             if problems:
                 self.broadcast({"type": "problems", "t": time.time(), "problems": [p.to_json() for p in problems]})
                 raise GraphError(problems)
-            out_dir = self.out_root / _safe_name(graph.name)
-            self.run_status = {"running": True, "targets": targets}
-            self._thread = threading.Thread(target=self._worker, args=(prepared, targets, device, out_dir), daemon=True,
-                                            name="nodegraph-run")
-            self._thread.start()
+            out_dir = self.out_dir_for(graph.name).resolve()
+            self.run_status = {"running": True, "targets": targets, "out_dir": str(out_dir)}
+            try:
+                self.worker.run(json.loads(json.dumps(self.doc)), base_dir=str(self.base_dir),
+                                path=str(self.path) if self.path else None, targets=targets, device=device,
+                                out_dir=str(out_dir))
+            except Exception:
+                self.run_status = {"running": False, "out_dir": None}
+                raise
         return {"started": True, "targets": targets, "out_dir": str(out_dir)}
 
     def stop(self) -> dict:
-        running = self._thread is not None and self._thread.is_alive()
-        if running:
-            self.executor.cancel()
-        return {"stopping": running}
+        """Ask the run to stop at its next node or iteration; after the grace period its worker is ended."""
+        return {"stopping": self.worker.cancel()}
 
-    def wait(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the current run has ended and its events are handled (tests); False on timeout."""
+        return self.worker.wait(timeout)
 
-    def _worker(self, prepared, targets: list[str] | None, device: str | None, out_dir: Path) -> None:
-        try:
-            self.executor.run(prepared, device=device, targets=targets, out_dir=out_dir)
-        except NodeError:
-            pass  # the executor has emitted node_error and run_finished
-        except GraphError as exc:
-            self.executor.bus.emit("run_finished", status="error", seconds=0.0,
-                                   error=exc.problems[0].to_json() if exc.problems else None,
-                                   problems=[p.to_json() for p in exc.problems])
-        except Cancelled:
-            pass
-        except Exception as exc:  # a bug in a node library or the executor: report it, keep serving
-            self.executor.bus.emit("node_error", node=None, field=None, message=f"{type(exc).__name__}: {exc}",
-                                   traceback=traceback.format_exc())
-            self.executor.bus.emit("run_finished", status="error", seconds=0.0,
-                                   error={"node": None, "field": None, "message": str(exc)})
-        finally:
-            self.run_status = {"running": False}
+    def prewarm(self) -> None:
+        """Start the worker process now, so the first run does not wait for it to import the node library."""
+        self.worker.start()
+
+    def close(self) -> None:
+        """The server is stopping: shut the worker process down."""
+        self.worker.close()
+
+    def _run_done(self) -> None:
+        with self._lock:
+            self.run_status = {**self.run_status, "running": False}
 
     # ------------------------------------------------------------------ events
     def connect(self, loop: asyncio.AbstractEventLoop) -> Client:
@@ -266,7 +269,7 @@ class Workspace:
                 self.disconnect(client)
 
     def _on_event(self, event: dict) -> None:
-        """Executor listener (on the run thread): remember node states, then fan out."""
+        """Every event of a run (on the worker's reader thread): remember node states, then fan out."""
         with self._lock:
             self._remember(event)
         self.broadcast(event)
@@ -279,9 +282,13 @@ class Workspace:
         elif kind == "node_started":
             self.node_states[node] = {"state": "running"}
         elif kind == "node_finished":
-            last = self.node_states.get(node, {}).get("progress")
+            before = self.node_states.get(node, {})
+            last = before.get("progress")
             self.node_states[node] = {"state": "cached" if event.get("cached") else "done",
                                       "seconds": event.get("seconds"), "outputs": event.get("outputs")}
+            files = event.get("files") or (before.get("files") if event.get("cached") else None)
+            if files:  # absolute paths the node wrote (a cached node's files are still those it wrote last)
+                self.node_states[node]["files"] = list(files)
             if last and not event.get("cached"):
                 self.node_states[node]["progress"] = last  # a trainer's final iteration count and losses
         elif kind == "progress":
@@ -291,16 +298,13 @@ class Workspace:
             self.node_states[node] = {"state": "error", "message": event.get("message"),
                                       "field": event.get("field")}
         elif kind == "run_finished":
+            self.run_status = {**self.run_status, "last": {
+                k: event.get(k) for k in ("status", "cache_dropped", "message") if event.get(k) is not None}}
             for state in self.node_states.values():
                 if state["state"] in ("waiting", "running"):
                     state["state"] = "idle"
         elif kind == "preview":
             self.latest_previews[(node, event.get("port", ""))] = event
-
-
-def _safe_name(name: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c in "-_" else "_" for c in name).strip("_")
-    return cleaned or "untitled"
 
 
 def _problems_json(exc: Exception) -> list[dict]:
