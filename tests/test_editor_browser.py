@@ -294,6 +294,7 @@ def test_a_save_node_shows_the_file_it_wrote_and_the_toolbar_the_output_folder(p
     shown = node(page, "save").locator("[data-role=files] .ng-file-name")
     assert shown.inner_text() == "cow.png" and shown.get_attribute("title") == str(out_dir / "cow.png")
     node(page, "save").get_by_label("copy the full path").click()
-    assert page.evaluate("window.nodegraphEditor.lastCopied") == str(out_dir / "cow.png")
+    page.wait_for_function("p => window.nodegraphEditor.lastCopied === p", arg=str(out_dir / "cow.png"),
+                           timeout=5000)  # the clipboard write is asynchronous
     assert not node(page, "render").locator("[data-role=files]").count()  # only nodes that wrote files
     assert not page.errors, page.errors

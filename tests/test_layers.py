@@ -28,7 +28,7 @@ LAYERS: list[set[str]] = [
     {"training"},                                                     # the loop a trainer drives
     {"executor"},                                                     # the executor
     {"session"},                                                      # the faces: session, ...
-    {"server.protocol", "server.auth", "server.library"},
+    {"server.protocol", "server.auth", "server.library", "server.element"},
     {"server.worker"},
     {"server.workspace"},
     {"server.app"},

@@ -1,6 +1,8 @@
 """The browser editor: ``serve(host, port, graph_path, token)`` starts the NiceGUI app (blocking).
 
-Modules: :mod:`~nodegraph.server.workspace` (working document, executor, event fan-out),
+Modules: :mod:`~nodegraph.server.workspace` (working document, run worker, event fan-out),
+:mod:`~nodegraph.server.worker` (the child process that runs graphs), :mod:`~nodegraph.server.element` (the
+editor as a NiceGUI element),
 :mod:`~nodegraph.server.library` (graphs library, examples, file picker), :mod:`~nodegraph.server.protocol`
 (websocket frames), :mod:`~nodegraph.server.auth` (access token), :mod:`~nodegraph.server.app` (page + API).
 """
@@ -66,7 +68,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, graph_path: str | Path | No
     if token is None and not is_local(host):
         token = new_token()
     workspace = make_workspace(graph_path, library_dir, out_root=out_root)
-    editor_app.configure(workspace, token)
+    editor_app.install(workspace, token)
     workspace.prewarm()  # the run worker imports the node library while the page loads
     app.on_shutdown(workspace.close)
     shown = "localhost" if host in ("0.0.0.0", "::") else host

@@ -8,66 +8,40 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from fastapi import Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 from nicegui import app, ui
 
-from nodegraph.registry import default_registry
 from nodegraph.errors import GraphError
+from nodegraph.paths import FRONTEND_DIR as FRONTEND  # frontend/ in a checkout, nodegraph/frontend installed
 from nodegraph.server import protocol
 from nodegraph.server.auth import TokenGuard
+from nodegraph.server.element import Editor
 from nodegraph.server.library import PathRefused, list_files
 from nodegraph.server.workspace import RunBusy, Workspace
 
-from nodegraph.paths import FRONTEND_DIR as FRONTEND  # frontend/ in a checkout, nodegraph/frontend installed
 
+def install(workspace: Workspace, token: str | None) -> None:
+    """Serve ``workspace`` from NiceGUI's app: the token guard, the static files, the editor page and the API.
 
-class _Config:
-    workspace: Workspace | None = None
-    token: str | None = None
+    Nothing is set up when this module is imported; ``nodegraph.server.serve`` calls this once, and every
+    route reads the workspace it was given here.
+    """
+    app.add_middleware(TokenGuard, get_token=lambda: token)
+    app.add_static_files("/nodegraph/vendor", str(FRONTEND / "vendor"))
+    app.add_static_files("/nodegraph/src", str(FRONTEND / "src"))
 
+    @ui.page("/", title="nodegraph")
+    def index() -> None:
+        ui.add_head_html("".join(
+            f'<link rel="stylesheet" href="/nodegraph/{href}">' for href in (
+                "vendor/vue-flow-core/style.css", "vendor/vue-flow-core/theme-default.css",
+                "vendor/vue-flow-minimap/style.css", "src/editor.css")))
+        Editor(token).classes("ng-root")
 
-CONFIG = _Config()
-
-
-def configure(workspace: Workspace, token: str | None) -> None:
-    CONFIG.workspace, CONFIG.token = workspace, token
-
-
-def ws() -> Workspace:
-    assert CONFIG.workspace is not None, "call nodegraph.server.app.configure() first"
-    return CONFIG.workspace
-
-
-app.add_middleware(TokenGuard, get_token=lambda: CONFIG.token)
-app.add_static_files("/nodegraph/vendor", str(FRONTEND / "vendor"))
-app.add_static_files("/nodegraph/src", str(FRONTEND / "src"))
-
-
-# ------------------------------------------------------------------------------------------- the page
-
-
-class Editor(ui.element, component=str(FRONTEND / "src" / "editor.js"),
-             esm={"@vue-flow/core": str(FRONTEND / "vendor" / "vue-flow-core"),
-                  "@vue-flow/minimap": str(FRONTEND / "vendor" / "vue-flow-minimap"),
-                  "nodegraph-ui": str(FRONTEND / "src")}):
-    """The whole editor: toolbar, palette, canvas, inspector and previews, in the browser."""
-
-    def __init__(self, token: str | None) -> None:
-        super().__init__()
-        self._props["token"] = token or ""
-
-
-@ui.page("/", title="nodegraph")
-def index() -> None:
-    ui.add_head_html("".join(
-        f'<link rel="stylesheet" href="/nodegraph/{href}">' for href in (
-            "vendor/vue-flow-core/style.css", "vendor/vue-flow-core/theme-default.css",
-            "vendor/vue-flow-minimap/style.css", "src/editor.css")))
-    Editor(CONFIG.token).classes("ng-root")
+    app.include_router(api_routes(workspace))
 
 
 # -------------------------------------------------------------------------------------------- the API
@@ -107,137 +81,141 @@ async def body(request: Request) -> dict:
     return data
 
 
-@app.get("/api/catalogue")
-@guarded
-async def get_catalogue() -> dict:
-    return default_registry().catalogue_json()
+def api_routes(workspace: Workspace) -> APIRouter:
+    """The HTTP API under ``/api`` and the event websocket, answering for ``workspace``."""
+    router = APIRouter()
+
+    @router.get("/api/catalogue")
+    @guarded
+    async def get_catalogue() -> dict:
+        return workspace.registry.catalogue_json()
 
 
-@app.get("/api/document")
-@guarded
-async def get_document() -> dict:
-    return ws().info()
+    @router.get("/api/document")
+    @guarded
+    async def get_document() -> dict:
+        return workspace.info()
 
 
-@app.put("/api/document")
-@app.post("/api/document")  # navigator.sendBeacon (the last autosave when a tab closes) can only POST
-@guarded
-async def put_document(request: Request) -> dict:
-    data = await body(request)
-    return {"problems": ws().update_doc(data["doc"], data.get("dirty", True))}
+    @router.put("/api/document")
+    @router.post("/api/document")  # navigator.sendBeacon (the last autosave when a tab closes) can only POST
+    @guarded
+    async def put_document(request: Request) -> dict:
+        data = await body(request)
+        return {"problems": workspace.update_doc(data["doc"], data.get("dirty", True))}
 
 
-@app.post("/api/document/new")
-@guarded
-async def new_document() -> dict:
-    return ws().new_doc()
+    @router.post("/api/document/new")
+    @guarded
+    async def new_document() -> dict:
+        return workspace.new_doc()
 
 
-@app.post("/api/validate")
-@guarded
-async def validate_doc(request: Request) -> dict:
-    return {"problems": ws().problems((await body(request))["doc"])}
+    @router.post("/api/validate")
+    @guarded
+    async def validate_doc(request: Request) -> dict:
+        return {"problems": workspace.problems((await body(request))["doc"])}
 
 
-@app.get("/api/graphs")
-@guarded
-async def list_graphs(collection: str = "library") -> dict:
-    return {"collection": collection, "graphs": ws().library.list(collection)}
+    @router.get("/api/graphs")
+    @guarded
+    async def list_graphs(collection: str = "library") -> dict:
+        return {"collection": collection, "graphs": workspace.library.list(collection)}
 
 
-@app.post("/api/open")
-@guarded
-async def open_graph(request: Request) -> dict:
-    data = await body(request)
-    doc, path = ws().library.read(data.get("collection", "library"), str(data["path"]))
-    return ws().load_doc(doc, path=path, base_dir=path.parent)
+    @router.post("/api/open")
+    @guarded
+    async def open_graph(request: Request) -> dict:
+        data = await body(request)
+        doc, path = workspace.library.read(data.get("collection", "library"), str(data["path"]))
+        return workspace.load_doc(doc, path=path, base_dir=path.parent)
 
 
-@app.post("/api/upload")
-@guarded
-async def upload_graph(request: Request) -> dict:
-    data = await body(request)
-    try:
-        doc = json.loads(data["text"])
-    except ValueError as exc:
-        raise ValueError(f"{data.get('filename', 'the file')} is not JSON: {exc}") from None
-    return ws().load_doc(doc, path=None, base_dir=ws().library.library_dir, dirty=True)
+    @router.post("/api/upload")
+    @guarded
+    async def upload_graph(request: Request) -> dict:
+        data = await body(request)
+        try:
+            doc = json.loads(data["text"])
+        except ValueError as exc:
+            raise ValueError(f"{data.get('filename', 'the file')} is not JSON: {exc}") from None
+        return workspace.load_doc(doc, path=None, base_dir=workspace.library.library_dir, dirty=True)
 
 
-@app.post("/api/save")
-@guarded
-async def save_graph(request: Request) -> dict:
-    data = await body(request)
-    return ws().save(str(data["name"]))
+    @router.post("/api/save")
+    @guarded
+    async def save_graph(request: Request) -> dict:
+        data = await body(request)
+        return workspace.save(str(data["name"]))
 
 
-@app.get("/api/download")
-@guarded
-async def download_graph() -> Response:
-    from nodegraph.graph import from_json
+    @router.get("/api/download")
+    @guarded
+    async def download_graph() -> Response:
+        from nodegraph.graph import from_json
 
-    graph = from_json(ws().doc)
-    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in graph.name) or "graph"
-    return Response(graph.dumps(), media_type="application/json",
-                    headers={"Content-Disposition": f'attachment; filename="{name}.json"'})
-
-
-@app.get("/api/files")
-@guarded
-async def files(ext: str = "") -> dict:
-    extensions = [e for e in ext.split(",") if e]
-    return {"base_dir": str(ws().base_dir), "files": list_files(ws().base_dir, extensions)}
+        graph = from_json(workspace.doc)
+        name = "".join(c if c.isalnum() or c in "-_" else "_" for c in graph.name) or "graph"
+        return Response(graph.dumps(), media_type="application/json",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.json"'})
 
 
-@app.post("/api/run")
-@guarded
-async def run(request: Request) -> dict:
-    data = await body(request)
-    if "doc" in data:
-        ws().update_doc(data["doc"], data.get("dirty", True))
-    targets = data.get("targets") or None
-    if targets is not None and (not isinstance(targets, list) or not all(isinstance(t, str) for t in targets)):
-        raise ValueError("targets must be a list of node ids")
-    return ws().start_run(targets, data.get("device") or None)
+    @router.get("/api/files")
+    @guarded
+    async def files(ext: str = "") -> dict:
+        extensions = [e for e in ext.split(",") if e]
+        return {"base_dir": str(workspace.base_dir), "files": list_files(workspace.base_dir, extensions)}
 
 
-@app.post("/api/stop")
-@guarded
-async def stop() -> dict:
-    return ws().stop()
+    @router.post("/api/run")
+    @guarded
+    async def run(request: Request) -> dict:
+        data = await body(request)
+        if "doc" in data:
+            workspace.update_doc(data["doc"], data.get("dirty", True))
+        targets = data.get("targets") or None
+        if targets is not None and (not isinstance(targets, list) or not all(isinstance(t, str) for t in targets)):
+            raise ValueError("targets must be a list of node ids")
+        return workspace.start_run(targets, data.get("device") or None)
 
 
-@app.get("/api/status")
-@guarded
-async def status() -> dict:
-    w = ws()
-    return {**w.run_status, "nodes": w.node_states, "dirty": w.dirty, "path": w.shown_path(),
-            "worker_pid": w.worker.pid}
+    @router.post("/api/stop")
+    @guarded
+    async def stop() -> dict:
+        return workspace.stop()
 
 
-@app.websocket("/api/events")
-async def events(socket: WebSocket) -> None:
-    """Every executor event, in order: JSON text frames, and binary frames for previews with bytes."""
-    await socket.accept()
-    client = ws().connect(asyncio.get_running_loop())
-    receiver = asyncio.create_task(_drain(socket))
-    try:
-        while not receiver.done():
-            getter = asyncio.create_task(client.queue.get())
-            done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
-            if getter not in done:
-                getter.cancel()
-                break
-            frame = protocol.encode(getter.result())
-            if isinstance(frame, bytes):
-                await socket.send_bytes(frame)
-            else:
-                await socket.send_text(frame)
-    except (WebSocketDisconnect, RuntimeError):
-        pass
-    finally:
-        receiver.cancel()
-        ws().disconnect(client)
+    @router.get("/api/status")
+    @guarded
+    async def status() -> dict:
+        return {**workspace.run_status, "nodes": workspace.node_states, "dirty": workspace.dirty,
+                "path": workspace.shown_path(), "worker_pid": workspace.worker.pid}
+
+    @router.websocket("/api/events")
+    async def events(socket: WebSocket) -> None:
+        """Every executor event, in order: JSON text frames, and binary frames for previews with bytes."""
+        await socket.accept()
+        client = workspace.connect(asyncio.get_running_loop())
+        receiver = asyncio.create_task(_drain(socket))
+        try:
+            while not receiver.done():
+                getter = asyncio.create_task(client.queue.get())
+                done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break
+                frame = protocol.encode(getter.result())
+                if isinstance(frame, bytes):
+                    await socket.send_bytes(frame)
+                else:
+                    await socket.send_text(frame)
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            receiver.cancel()
+            workspace.disconnect(client)
+
+    return router
 
 
 async def _drain(socket: WebSocket) -> None:
