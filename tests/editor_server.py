@@ -111,3 +111,11 @@ class EditorServer:
                 self.proc.kill()
         if getattr(self, "log", None):
             self.log.close()
+
+
+def library_server(tmp_path_factory, name: str):
+    """A module fixture's body: a server on a fresh library (toy graph and the cow) that stops afterwards."""
+    tmp = tmp_path_factory.mktemp(name)
+    srv = EditorServer(tmp, make_library(tmp, with_cow=True) / "toy.json").start()
+    yield srv
+    srv.stop()

@@ -8,16 +8,13 @@ import struct
 import pytest
 import websockets
 
-from editor_server import EditorServer, make_library
+from editor_server import EditorServer, library_server
 from nodegraph.server import protocol
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("protocol")
-    srv = EditorServer(tmp, make_library(tmp, with_cow=True) / "toy.json").start()
-    yield srv
-    srv.stop()
+    yield from library_server(tmp_path_factory, "protocol")
 
 
 async def collect_run(srv: EditorServer, body: dict, limit: float = 90.0) -> list[dict]:

@@ -12,7 +12,7 @@ import time
 import pytest
 import websockets
 
-from editor_server import ROOT, EditorServer, make_library
+from editor_server import ROOT, EditorServer, library_server
 from nodegraph.server import protocol
 from nodegraph.server.worker import STOP_GRACE_S
 
@@ -49,10 +49,7 @@ def cow_doc(image_size: int) -> dict:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("worker")
-    srv = EditorServer(tmp, make_library(tmp, with_cow=True) / "toy.json").start()
-    yield srv
-    srv.stop()
+    yield from library_server(tmp_path_factory, "worker")
 
 
 class Watch:
