@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from nodegraph.errors import GraphError, Problem
+from nodegraph.paths import write_atomic
 
 FORMAT = "nodegraph/1"
 TOP_LEVEL_KEYS = {"format", "name", "description", "seed", "nodes", "links", "ui"}
@@ -109,11 +110,7 @@ class Graph:
 
     def save(self, path: str | Path | None = None) -> Path:
         """Write the graph atomically: a crash mid-write never leaves a half-written file."""
-        target = Path(path or self.path or "graph.json")
-        tmp = target.with_suffix(target.suffix + ".tmp")
-        tmp.write_text(self.dumps())
-        tmp.replace(target)
-        return target
+        return write_atomic(Path(path or self.path or "graph.json"), self.dumps())
 
 
 def dumps(doc: Any) -> str:

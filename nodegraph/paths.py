@@ -6,6 +6,7 @@ and symlinks that lead out of an allowed folder are refused in one place, with o
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -91,4 +92,20 @@ def output_path(out_dir: Path, filename: str) -> Path:
     """A path for a file a node writes: always inside the run's output folder."""
     path = resolve_inside(filename, [Path(out_dir).resolve()])
     path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` so that a crash never leaves half a file and nothing planted beside it is
+    followed: the temporary file is created exclusively under a random name in the same folder (a symlink
+    someone left at ``<name>.tmp`` is never opened), then renamed over ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path

@@ -12,7 +12,7 @@ from websockets.exceptions import InvalidStatus
 
 from editor_server import TOY_TRAINING, EditorServer, make_library
 from nodegraph.errors import GraphError
-from nodegraph.server.auth import is_local, request_token
+from nodegraph.server.auth import is_local, request_token, url_host
 from nodegraph.server.library import Library, PathRefused, list_files
 from nodegraph.server.workspace import Workspace
 from toy_nodes import REGISTRY
@@ -161,6 +161,9 @@ def test_a_failed_run_reports_the_node_and_leaves_the_saved_graph_intact(lib, mo
 
 def test_token_helpers():
     assert is_local("127.0.0.1") and is_local("localhost") and not is_local("0.0.0.0")
+    assert is_local("127.3.2.1") and is_local("::1") and is_local("[::1]")
+    assert not is_local("127.evil.example") and not is_local("::") and not is_local("10.0.0.1")
+    assert url_host("::1") == "[::1]" and url_host("[::1]") == "[::1]" and url_host("127.0.0.1") == "127.0.0.1"
     scope = {"query_string": b"a=1&token=abc", "headers": []}
     assert request_token(scope) == ("abc", True)
     scope = {"query_string": b"", "headers": [(b"cookie", b"x=1; nodegraph_token=zz")]}
@@ -224,3 +227,18 @@ def test_save_then_download_round_trips(guarded_server):
     assert "copy of toy.json" in listed
     examples = srv.api("GET", "/graphs?collection=examples").json()["graphs"]
     assert any(g["path"] == "render_textured_cow.json" and g["description"] for g in examples)
+
+
+def test_saving_never_follows_a_planted_temporary_file_and_refuses_control_characters(lib, tmp_path):
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    planted = lib.library_dir / "toy.json.tmp"
+    planted.symlink_to(target)  # what the old save wrote through
+    ws = Workspace(lib, lib.library_dir / "toy.json", registry=REGISTRY)
+    ws.save("toy")
+    assert target.read_text() == "keep me" and planted.is_symlink()
+    assert json.loads((lib.library_dir / "toy.json").read_text())["name"] == "toy training"
+    assert not [p for p in lib.library_dir.iterdir() if p.name.startswith(".toy.json.")]  # no temporary left
+    for name in ("evil\n", "a\nb", "tab\there", "bell\a"):
+        with pytest.raises(PathRefused):
+            lib.save_path(name)

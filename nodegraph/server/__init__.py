@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from nodegraph import paths
-from nodegraph.server.auth import is_local, new_token
+from nodegraph.server.auth import is_local, new_token, url_host
 
 DEFAULT_GRAPH = paths.GRAPHS_DIR / "render_textured_cow.json"
 
@@ -71,7 +71,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, graph_path: str | Path | No
     editor_app.install(workspace, token)
     workspace.prewarm()  # the run worker imports the node library while the page loads
     app.on_shutdown(workspace.close)
-    shown = "localhost" if host in ("0.0.0.0", "::") else host
+    shown = "localhost" if host in ("0.0.0.0", "::") else url_host(host)
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
     print(f"nodegraph editor: {url}  (saving to {workspace.library.library_dir}, runs write to "
           f"{workspace.out_root or paths.default_out_dir('<graph name>').parent}/<graph name>)", flush=True)

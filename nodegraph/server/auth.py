@@ -6,17 +6,32 @@ The token may come as ``?token=`` (the URL printed at start; the page then keeps
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 from http.cookies import SimpleCookie
 from typing import Any, Callable
 from urllib.parse import parse_qs
 
 COOKIE = "nodegraph_token"
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
-
-
 def is_local(host: str) -> bool:
-    return host in LOCAL_HOSTS or host.startswith("127.")
+    """Whether ``host`` (a name or an address to bind) is this machine's loopback only: ``localhost``, any of
+    127.0.0.0/8, ``::1``. Parsed as an address, so ``127.evil.example`` is not local."""
+    name = host.strip().lower().removeprefix("[").removesuffix("]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def url_host(host: str) -> str:
+    """``host`` as it goes in a URL: an IPv6 address in brackets (``[::1]``), anything else as it is."""
+    name = host.removeprefix("[").removesuffix("]")
+    try:
+        return f"[{name}]" if ipaddress.ip_address(name).version == 6 else name
+    except ValueError:
+        return name
 
 
 def new_token() -> str:

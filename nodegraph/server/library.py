@@ -73,7 +73,7 @@ class Library:
     def save_path(self, name: str) -> Path:
         """Where a graph called ``name`` is saved: ``<library>/<name>.json``; names are plain file names."""
         stem = name[:-5] if name.endswith(".json") else name
-        if not NAME_RE.match(stem) or ".." in stem:
+        if not NAME_RE.fullmatch(stem) or ".." in stem:  # fullmatch: "$" alone lets a trailing newline in
             raise PathRefused(f"{name!r} is not a usable graph name: use letters, digits, spaces, '-', '_' "
                               "or '.', no folders")
         return self.resolve("library", stem + ".json")

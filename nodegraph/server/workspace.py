@@ -172,9 +172,7 @@ class Workspace:
                   "dirty": self.dirty, "saved_at": time.time()}
         try:
             self.autosave_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.autosave_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(record))
-            tmp.replace(self.autosave_path)
+            paths.write_atomic(self.autosave_path, json.dumps(record))
         except OSError:
             pass  # autosave is a convenience; the editor keeps working without it
 
