@@ -224,7 +224,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from nodegraph.server import serve
 
     serve(host=args.host, port=args.port, graph_path=args.graph, token=args.token, library_dir=args.library,
-          out_root=args.out)
+          out_root=args.out, debug=args.debug)
     return EXIT_OK
 
 
@@ -271,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "--graph's folder unless it is an example, else ~/.local/share/nodegraph/graphs)")
     serve.add_argument("--out", default=None,
                        help="runs write to OUT/<graph name> (default: ~/.local/share/nodegraph/out/<graph name>)")
+    serve.add_argument("--debug", action="store_true", help="send Python tracebacks of failed nodes to the page")
     serve.set_defaults(func=cmd_serve)
     return parser
 

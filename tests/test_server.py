@@ -242,3 +242,17 @@ def test_saving_never_follows_a_planted_temporary_file_and_refuses_control_chara
     for name in ("evil\n", "a\nb", "tab\there", "bell\a"):
         with pytest.raises(PathRefused):
             lib.save_path(name)
+
+
+def test_tracebacks_reach_the_page_only_with_debug(lib):
+    """A node_error's traceback holds this machine's paths: websocket clients get it only from `serve --debug`."""
+    event = {"type": "node_error", "node": "mse", "field": None, "message": "ValueError: bad",
+             "traceback": 'File "/home/me/secret/project/nodes.py", line 3'}
+    for debug, expect in ((False, None), (True, event["traceback"])):
+        ws = Workspace(lib, lib.library_dir / "toy.json", registry=REGISTRY, debug=debug)
+        seen = []
+        ws.broadcast = seen.append
+        ws._on_event(dict(event))
+        assert seen[0].get("traceback") == expect and seen[0]["message"] == "ValueError: bad"
+        assert ws.node_states["mse"]["state"] == "error"
+        ws.close()

@@ -39,7 +39,7 @@ def default_library_dir(graph: Path | None) -> Path:
 
 
 def make_workspace(graph_path: str | Path | None = None, library_dir: str | Path | None = None,
-                   state_dir: str | Path | None = None, out_root: str | Path | None = None):
+                   state_dir: str | Path | None = None, out_root: str | Path | None = None, debug: bool = False):
     """The workspace ``serve`` uses (library: see :func:`default_library_dir`). Runs write to
     ``<out_root>/<graph name>``; without ``out_root``, to ``paths.default_out_dir`` (~/.local/share/nodegraph/out)."""
     from nodegraph.server.library import Library
@@ -51,15 +51,17 @@ def make_workspace(graph_path: str | Path | None = None, library_dir: str | Path
     library_dir = library_dir or default_library_dir(graph)
     state = Path(state_dir) if state_dir else default_state_dir()
     return Workspace(Library(Path(library_dir)), graph, autosave_path=state / "autosave.json",
-                     out_root=Path(out_root).resolve() if out_root else None)
+                     out_root=Path(out_root).resolve() if out_root else None, debug=debug)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8080, graph_path: str | Path | None = None,
-          token: str | None = None, library_dir: str | Path | None = None, out_root: str | Path | None = None) -> None:
+          token: str | None = None, library_dir: str | Path | None = None, out_root: str | Path | None = None,
+          debug: bool = False) -> None:
     """Start the editor on ``host:port`` with ``graph_path`` open (blocks until stopped).
 
     A non-local host always needs a token: one is generated and printed when none is given. Runs write to
-    ``<out_root>/<graph name>`` (default ``~/.local/share/nodegraph/out/<graph name>``).
+    ``<out_root>/<graph name>`` (default ``~/.local/share/nodegraph/out/<graph name>``). Python tracebacks of
+    failed nodes reach the page only with ``debug``.
     """
     from nicegui import app, ui
 
@@ -67,7 +69,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, graph_path: str | Path | No
 
     if token is None and not is_local(host):
         token = new_token()
-    workspace = make_workspace(graph_path, library_dir, out_root=out_root)
+    workspace = make_workspace(graph_path, library_dir, out_root=out_root, debug=debug)
     editor_app.install(workspace, token)
     workspace.prewarm()  # the run worker imports the node library while the page loads
     app.on_shutdown(workspace.close)

@@ -59,7 +59,7 @@ class Workspace:
 
     def __init__(self, library: Library, graph_path: Path | None = None, autosave_path: Path | None = None,
                  out_root: Path | None = None, stop_grace_s: float = STOP_GRACE_S,
-                 registry: Registry | None = None) -> None:
+                 registry: Registry | None = None, debug: bool = False) -> None:
         self.library = library
         self.autosave_path = autosave_path
         self.out_root = Path(out_root) if out_root else None  # None: paths.default_out_dir(graph name)
@@ -72,6 +72,7 @@ class Workspace:
         # The server checks documents against this registry; the worker process builds the default one (the
         # library plus installed and NODEGRAPH_PLUGINS plugins, inheriting this process's environment).
         self.registry = registry or default_registry()
+        self.debug = debug  # tracebacks (with server paths) reach websocket clients only when asked for
         self.worker = Worker(self._on_event, on_done=self._run_done, stop_grace_s=stop_grace_s)
         self.node_states: dict[str, dict] = {}
         self.latest_previews: dict[tuple[str, str], dict] = {}
@@ -268,6 +269,8 @@ class Workspace:
 
     def _on_event(self, event: dict) -> None:
         """Every event of a run (on the worker's reader thread): remember node states, then fan out."""
+        if event.get("traceback") and not self.debug:
+            event = {k: v for k, v in event.items() if k != "traceback"}  # paths of this machine; see --debug
         with self._lock:
             self._remember(event)
         self.broadcast(event)
