@@ -13,11 +13,17 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = ".".join(p for p in (self.node, self.field) if p)
+        where = ".".join(_shown(p) for p in (self.node, self.field) if p is not None)
         return f"{where}: {self.message}" if where else self.message
 
     def to_json(self) -> dict:
         return {"node": self.node, "field": self.field, "message": self.message}
+
+
+def _shown(name: str) -> str:
+    """A node id or field as a message shows it: as is when printable, quoted otherwise (a newline in an id
+    must not start a forged line of its own, an empty key must still show where)."""
+    return name if name and name.isprintable() and name.strip() == name else repr(name)
 
 
 class GraphError(Exception):

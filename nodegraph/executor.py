@@ -372,4 +372,5 @@ def _digest(parts: list[Any]) -> str:
 
 def _node_seed(seed: int, node_id: str) -> int:
     """A stochastic node outside a loop draws from its own seed, so its result is reproducible and cacheable."""
-    return (seed * 1_000_003 + int(hashlib.sha1(node_id.encode()).hexdigest()[:8], 16)) % (2**63)
+    digest = hashlib.sha1(node_id.encode("utf-8", "surrogatepass")).hexdigest()  # any str id, lone surrogates too
+    return (seed * 1_000_003 + int(digest[:8], 16)) % (2**63)

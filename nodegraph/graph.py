@@ -15,6 +15,7 @@ from nodegraph.errors import GraphError, Problem
 from nodegraph.paths import write_atomic
 
 FORMAT = "nodegraph/1"
+MAX_DEPTH = 64  # JSON nesting a graph may have; deeper documents are refused before anything walks them
 TOP_LEVEL_KEYS = {"format", "name", "description", "seed", "nodes", "links", "ui"}
 NODE_KEYS = {"id", "type", "params", "ui"}
 
@@ -138,12 +139,18 @@ def from_json(doc: Any, base_dir: Path | None = None, path: Path | None = None) 
     problems: list[Problem] = []
     if not isinstance(doc, dict):
         raise GraphError([Problem(None, None, "a graph file must hold a JSON object")])
+    if _too_deep(doc, MAX_DEPTH):
+        raise GraphError([Problem(None, None, f"the document is nested more than {MAX_DEPTH} levels deep")])
     if doc.get("format") != FORMAT:
         problems.append(Problem(None, "format", f"unknown format {doc.get('format')!r}; expected {FORMAT!r}"))
     for key in sorted(set(doc) - TOP_LEVEL_KEYS):
         problems.append(Problem(None, key, "unknown top-level key"))
+    ui = doc.get("ui") or {}
+    if not isinstance(ui, dict):
+        problems.append(Problem(None, "ui", f"must be an object, got {type(ui).__name__}"))
+        ui = {}
     graph = Graph(name=str(doc.get("name", "untitled")), description=str(doc.get("description", "")),
-                  ui=doc.get("ui") or {}, base_dir=base_dir or Path.cwd(), path=path)
+                  ui=ui, base_dir=base_dir or Path.cwd(), path=path)
     seed = doc.get("seed", 0)
     if isinstance(seed, int) and not isinstance(seed, bool):
         graph.seed = seed
@@ -162,19 +169,35 @@ def from_json(doc: Any, base_dir: Path | None = None, path: Path | None = None) 
         if not isinstance(params, dict):
             problems.append(Problem(raw["id"], "params", "must be an object"))
             params = {}
-        graph.nodes[raw["id"]] = NodeDoc(raw["id"], raw["type"], dict(params), dict(raw.get("ui") or {}))
+        node_ui = raw.get("ui") or {}
+        if not isinstance(node_ui, dict):
+            problems.append(Problem(raw["id"], "ui", f"must be an object, got {type(node_ui).__name__}"))
+            node_ui = {}
+        graph.nodes[raw["id"]] = NodeDoc(raw["id"], raw["type"], dict(params), dict(node_ui))
     for i, raw in enumerate(_as_list(doc.get("links", []), "links", problems)):
-        try:
-            (src, src_port), (dst, dst_port) = raw["from"], raw["to"]
-            assert all(isinstance(s, str) for s in (src, src_port, dst, dst_port))
-        except Exception:
+        ends = [raw.get(end) if isinstance(raw, dict) else None for end in ("from", "to")]
+        if not all(isinstance(e, list) and len(e) == 2 and all(isinstance(x, str) for x in e) for e in ends):
+            shown = json.dumps(raw)[:200]
             problems.append(Problem(None, f"links[{i}]", f"a link is {{'from': [node, output], 'to': [node, "
-                                                        f"input]}}, got {raw!r}"))
+                                                        f"input]}} with four strings, got {shown}"))
             continue
+        (src, src_port), (dst, dst_port) = ends
         graph.links.append(Link(src, src_port, dst, dst_port))
     if problems:
         raise GraphError(problems)
     return graph
+
+
+def _too_deep(doc: Any, limit: int) -> bool:
+    """Whether ``doc`` nests lists/objects more than ``limit`` levels (walked without recursion)."""
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def _as_list(value: Any, name: str, problems: list[Problem]) -> Iterable:
@@ -185,10 +208,12 @@ def _as_list(value: Any, name: str, problems: list[Problem]) -> Iterable:
 
 
 def loads(text: str, base_dir: Path | None = None, path: Path | None = None) -> Graph:
+    where = str(path) if path else "graph"
     try:
         doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        where = str(path) if path else "graph"
+    except RecursionError:
+        raise GraphError([Problem(None, None, f"{where} is nested too deeply to read")]) from None
+    except ValueError as exc:  # JSONDecodeError, and integers longer than Python converts
         raise GraphError([Problem(None, None, f"{where} is not valid JSON: {exc}")]) from None
     return from_json(doc, base_dir, path)
 
@@ -197,7 +222,9 @@ def load(path: str | Path) -> Graph:
     """Read a graph file. Asset paths inside it resolve relative to the file's folder."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise GraphError([Problem(None, None, f"cannot read {path}: {exc.strerror or exc}")]) from None
+    except UnicodeDecodeError as exc:
+        raise GraphError([Problem(None, None, f"{path} is not UTF-8 text (byte {exc.start})")]) from None
     return loads(text, base_dir=path.resolve().parent, path=path)

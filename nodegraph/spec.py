@@ -98,8 +98,13 @@ def _is_number(value: Any) -> bool:
 
 
 def _bounds_problem(value: float, lo: float | None, hi: float | None) -> str | None:
-    if not math.isfinite(value):
-        return f"must be finite, got {value}"
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer beyond float range (10**400)
+        finite = False
+    if not finite:
+        shown = f"an integer of {value.bit_length()} bits" if isinstance(value, int) else value
+        return f"must be finite, got {shown}"
     if lo is not None and value < lo:
         return f"must be >= {lo}, got {value}"
     if hi is not None and value > hi:
@@ -118,7 +123,7 @@ class Float(Param):
     def check(self, value):
         if not _is_number(value):
             return f"must be a number, got {value!r}"
-        return _bounds_problem(float(value), self.min, self.max)
+        return _bounds_problem(value, self.min, self.max)
 
     def coerce(self, value):
         return float(value)
@@ -200,7 +205,7 @@ class Floats(Param):
         if self.max_length is not None and len(value) > self.max_length:
             return f"must have at most {self.max_length} numbers, got {len(value)}"
         for v in value:
-            problem = _bounds_problem(float(v), self.min, self.max)
+            problem = _bounds_problem(v, self.min, self.max)
             if problem:
                 return problem
         return None

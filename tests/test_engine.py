@@ -324,3 +324,60 @@ def test_runs_are_serialised_between_threads():
     [t.start() for t in threads]
     [t.join() for t in threads]
     assert not errors
+
+
+# ------------------------------------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("[" * 1000 + "]" * 1000, "nested too deeply"),
+    ('{"format": "nodegraph/1", "nodes": ' + "[" * 100 + "]" * 100 + "}", "nested more than 64"),
+    ('{"format": "nodegraph/1", "seed": ' + "9" * 5000 + "}", "not valid JSON"),
+])
+def test_documents_too_deep_or_with_huge_integers_are_graph_errors(text, expected):
+    with pytest.raises(GraphError, match=expected):
+        loads(text)
+
+
+def test_a_graph_file_that_is_not_utf8_names_the_byte(tmp_path):
+    path = tmp_path / "latin1.json"
+    path.write_bytes('{"name": "caf\xe9"}'.encode("latin-1"))
+    with pytest.raises(GraphError, match=r"not UTF-8 text \(byte 13\)"):
+        nodegraph.load(path)
+
+
+def test_malformed_parts_are_named_not_raised():
+    doc = {"format": "nodegraph/1", "ui": [1], "": 1,
+           "nodes": [{"id": "a\nforged.line: ok", "type": "ToyConst", "ui": "x"}],
+           "links": [{"from": "ab", "to": ["a", "out"]}, {"from": ["a", "out"], "to": ["b", 3]}]}
+    with pytest.raises(GraphError) as err:
+        from nodegraph.graph import from_json
+        from_json(doc)
+    text = str(err.value)
+    assert "ui: must be an object" in text and "'': unknown top-level key" in text
+    assert "'a\\nforged.line: ok'.ui: must be an object" in text
+    assert text.count("links[") == 2 and "four strings" in text
+    assert len(text.splitlines()) == len(err.value.problems)  # no problem spans two lines
+
+
+@pytest.mark.parametrize("value", [10**400, [1.0, 10**400, 2.0]])
+def test_numbers_beyond_float_range_are_refused_naming_the_param(value):
+    s = nodegraph.new(registry=REGISTRY)
+    if isinstance(value, list):
+        s.add_node("ToyConst", "c", value=value)
+        field = "value"
+    else:
+        s.add_node("ToyConst", "c")
+        s.add_node("ToyScale", "x", factor=value)
+        s.connect("c", "out", "x", "x")
+        field = "factor"
+    problems = s.validate()
+    assert [(p.field, "finite" in p.message) for p in problems] == [(field, True)]
+
+
+def test_a_stochastic_node_whose_id_is_a_lone_surrogate_runs(tmp_path):
+    s = nodegraph.new(registry=REGISTRY)
+    s.add_node("ToyConst", "c")
+    s.add_node("ToyNoise", "\ud800")
+    s.connect("c", "out", "\ud800", "x")
+    assert s.run(device="cpu", out_dir=tmp_path)["\ud800"]["out"].shape == (3,)
