@@ -149,10 +149,12 @@ class Executor:
                     continue
                 results[node_id] = self.value(node_id)
             self.previews.flush()
-        except Cancelled:
+        except (Cancelled, KeyboardInterrupt) as exc:  # Stop, or Ctrl+C in the terminal or notebook
             self.previews.flush()
             self.bus.emit("run_finished", run_id=run_id, status="cancelled",
                           seconds=time.perf_counter() - started)
+            if isinstance(exc, KeyboardInterrupt):
+                raise Cancelled() from None
             raise
         except NodeError as exc:
             self.previews.flush()
@@ -224,9 +226,7 @@ class Executor:
         for param in spec.params:
             value = params.get(param.name)
             if isinstance(param, File) and param.must_exist and value:
-                path = Path(self.graph.base_dir, value)
-                stat = path.stat() if path.exists() else None
-                parts.append([value, stat.st_mtime_ns if stat else None, stat.st_size if stat else None])
+                parts.append([value, _file_stamps(Path(self.graph.base_dir, value))])
         return parts
 
     def structure_key(self, node_id: str) -> str:
@@ -312,11 +312,11 @@ class Executor:
                 torch.manual_seed(_node_seed(self.graph.seed, node_id))
             result = spec.fn(ctx, **inputs, **self.params(node_id))
             return spec.normalise_result(result)
-        except (NodeError, Cancelled, GraphError):
+        except (NodeError, Cancelled, GraphError, KeyboardInterrupt):
             raise
         except torch.cuda.OutOfMemoryError as exc:  # in the node, or in a trainer's backward() or step
             oom = out_of_memory_message(exc)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin calling sys.exit() must not end the run unreported
             raise node_error(node_id, f"{type(exc).__name__}: {exc}", traceback.format_exc()) from None
         # Only out-of-memory gets here, its traceback (and the failed call's frames) gone.
         del ctx, inputs
@@ -363,6 +363,28 @@ def release_gpu_memory() -> None:
     exception (whose traceback holds the failed call's frames and their tensors) is gone, so the memory those
     tensors held is really free; inside the block it would still be referenced."""
     torch.cuda.empty_cache()
+
+
+COMPANION_LIMIT = 200  # files beside an input file whose changes a loader's key also sees
+
+
+def _file_stamps(path: Path) -> list:
+    """What a loader's key knows of its file: the file's and its folder's other files' names, mtimes and sizes.
+
+    A mesh names companions the key cannot see from the param (an OBJ's MTL, the MTL's texture, a glTF's
+    buffers); they sit beside it, so a change beside the file re-runs the loader (at most a needless reload)."""
+    def stamp(p: Path) -> list:
+        try:
+            st = p.stat()
+        except OSError:
+            return [p.name, None, None]
+        return [p.name, st.st_mtime_ns, st.st_size]
+
+    try:
+        siblings = sorted(p for p in path.parent.iterdir() if p != path and p.is_file())[:COMPANION_LIMIT]
+    except OSError:
+        siblings = []
+    return [stamp(path), [stamp(p) for p in siblings]]
 
 
 def _digest(parts: list[Any]) -> str:

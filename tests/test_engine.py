@@ -381,3 +381,46 @@ def test_a_stochastic_node_whose_id_is_a_lone_surrogate_runs(tmp_path):
     s.add_node("ToyNoise", "\ud800")
     s.connect("c", "out", "\ud800", "x")
     assert s.run(device="cpu", out_dir=tmp_path)["\ud800"]["out"].shape == (3,)
+
+
+@pytest.mark.parametrize("exc", [SystemExit, KeyboardInterrupt])
+def test_a_node_raising_systemexit_or_keyboardinterrupt_still_ends_the_run(exc, tmp_path):
+    from nodegraph.spec import Output, node
+    from nodegraph.errors import Cancelled, NodeError
+
+    @node(category="toy", outputs=[Output("out", "Tensor")])
+    def ToyExit(ctx):
+        """Raises what a careless plugin might."""
+        raise exc(3) if exc is SystemExit else exc()
+
+    registry = REGISTRY.with_modules()
+    registry.add(ToyExit.spec)
+    s = nodegraph.new(registry=registry)
+    s.add_node("ToyExit", "bye")
+    events = []
+    s.executor.bus.subscribe(events.append)
+    expected = NodeError if exc is SystemExit else Cancelled
+    with pytest.raises(expected):
+        s.run(device="cpu", out_dir=tmp_path)
+    assert events[-1]["type"] == "run_finished"
+    assert events[-1]["status"] == ("error" if exc is SystemExit else "cancelled")
+    if exc is SystemExit:
+        assert events[-2]["type"] == "node_error" and events[-2]["node"] == "bye"
+
+
+def test_editing_a_mesh_texture_reruns_the_loader(assets, tmp_path):
+    import shutil
+
+    folder = tmp_path / "cow"
+    shutil.copytree(assets / "cow_mesh", folder)
+    s = nodegraph.new(base_dir=tmp_path)
+    s.add_node("LoadMesh", "cow", file="cow/cow.obj")
+    first = s.run(device="cpu", out_dir=tmp_path / "o")["cow"]["mesh"].textures.maps_padded().clone()
+    s.executor.counts.clear()
+    s.run(device="cpu", out_dir=tmp_path / "o")
+    assert s.executor.counts["cow"] == 0  # nothing changed: cached
+    from PIL import Image
+    with Image.open(folder / "cow_texture.png") as im:
+        Image.new(im.mode, im.size, (0, 255, 0) if im.mode == "RGB" else 128).save(folder / "cow_texture.png")
+    again = s.run(device="cpu", out_dir=tmp_path / "o")["cow"]["mesh"].textures.maps_padded()
+    assert s.executor.counts["cow"] == 1 and not torch.equal(first, again)

@@ -113,6 +113,9 @@ async def test_stop_between_steps_keeps_the_worker_and_its_cache(server):
         assert r.status_code == 200
         await w.until(lambda e: e["type"] == "node_started" and e["node"] == "wait")
         assert (await asyncio.to_thread(server.api, "POST", "/run", json={})).status_code == 409
+        refused = await asyncio.to_thread(server.api, "POST", "/run", json={"doc": BRANCHES})
+        assert refused.status_code == 409  # and the refused run left the working document alone:
+        assert server.api("GET", "/document").json()["doc"]["name"] == "waiting"
         t0 = time.monotonic()
         assert (await asyncio.to_thread(server.api, "POST", "/stop")).json() == {"stopping": True}
         end = await w.until(lambda e: e["type"] == "run_finished", 10)

@@ -171,13 +171,14 @@ def api_routes(workspace: Workspace) -> APIRouter:
     @guarded
     async def run(request: Request) -> dict:
         data = await body(request)
+        if workspace.worker.running:  # before the document is touched: a refused run changes nothing
+            raise RunBusy("a run is already in progress; stop it first")
         if "doc" in data:
             workspace.update_doc(data["doc"], data.get("dirty", True))
         targets = data.get("targets") or None
         if targets is not None and (not isinstance(targets, list) or not all(isinstance(t, str) for t in targets)):
             raise ValueError("targets must be a list of node ids")
         return workspace.start_run(targets, data.get("device") or None)
-
 
     @router.post("/api/stop")
     @guarded
