@@ -91,7 +91,8 @@ class EditorServer:
         raise RuntimeError("server did not start in time")
 
     def api(self, method: str, path: str, **kw) -> httpx.Response:
-        return httpx.request(method, self.url + "/api" + path, headers=self.headers(), timeout=30, **kw)
+        headers = {**self.headers(), **kw.pop("headers", {})}
+        return httpx.request(method, self.url + "/api" + path, headers=headers, timeout=30, **kw)
 
     def wait_idle(self, timeout: float = 120.0) -> dict:
         deadline = time.monotonic() + timeout

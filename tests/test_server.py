@@ -204,7 +204,9 @@ def test_http_api_refuses_escapes_and_survives_garbage(guarded_server):
     assert r.status_code == 403 and "outside the allowed folders" in r.json()["error"]
     assert srv.api("POST", "/save", json={"name": "../evil"}).status_code == 403
     assert srv.api("POST", "/open", json={"collection": "nowhere", "path": "x.json"}).status_code == 403
-    assert srv.api("PUT", "/document", content=b"{not json").status_code == 400
+    assert srv.api("PUT", "/document", content=b"{not json").status_code == 415  # no JSON content type
+    assert srv.api("PUT", "/document", content=b"{not json",
+                   headers={"Content-Type": "application/json"}).status_code == 400
     r = srv.api("PUT", "/document", json={"doc": {"format": "nodegraph/1", "nodes": "oops"}})
     assert r.status_code == 400 and r.json()["problems"][0]["field"] == "nodes"
     r = srv.api("POST", "/upload", json={"text": "[1, 2", "filename": "x.json"})

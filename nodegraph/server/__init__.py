@@ -70,7 +70,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, graph_path: str | Path | No
     if token is None and not is_local(host):
         token = new_token()
     workspace = make_workspace(graph_path, library_dir, out_root=out_root, debug=debug)
-    editor_app.install(workspace, token)
+    editor_app.install(workspace, token, host)
     workspace.prewarm()  # the run worker imports the node library while the page loads
     app.on_shutdown(workspace.close)
     shown = "localhost" if host in ("0.0.0.0", "::") else url_host(host)

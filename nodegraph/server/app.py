@@ -17,19 +17,21 @@ from nicegui import app, ui
 from nodegraph.errors import GraphError
 from nodegraph.paths import FRONTEND_DIR as FRONTEND  # frontend/ in a checkout, nodegraph/frontend installed
 from nodegraph.server import protocol
-from nodegraph.server.auth import TokenGuard
+from nodegraph.server.auth import SameOriginGuard, TokenGuard
 from nodegraph.server.element import Editor
 from nodegraph.server.library import PathRefused, list_files
 from nodegraph.server.workspace import RunBusy, Workspace
 
 
-def install(workspace: Workspace, token: str | None) -> None:
-    """Serve ``workspace`` from NiceGUI's app: the token guard, the static files, the editor page and the API.
+def install(workspace: Workspace, token: str | None, host: str = "127.0.0.1") -> None:
+    """Serve ``workspace`` from NiceGUI's app: the same-origin and token guards, the static files, the editor
+    page and the API (``host`` is the address the server binds: the names it answers to).
 
     Nothing is set up when this module is imported; ``nodegraph.server.serve`` calls this once, and every
     route reads the workspace it was given here.
     """
     app.add_middleware(TokenGuard, get_token=lambda: token)
+    app.add_middleware(SameOriginGuard, bound_host=host)  # added last: runs first
     app.add_static_files("/nodegraph/vendor", str(FRONTEND / "vendor"))
     app.add_static_files("/nodegraph/src", str(FRONTEND / "src"))
 

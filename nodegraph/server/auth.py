@@ -97,3 +97,64 @@ def _with_cookie(send: Any, token: str) -> Any:
         await send(message)
 
     return wrapped
+
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class SameOriginGuard:
+    """ASGI middleware: only the editor's own page may drive the server, whatever the token mode.
+
+    - ``Host`` must be one of the server's own names (loopback names and the bound address), so a page on a
+      rebound DNS name (DNS rebinding) gets 421 on every request; skipped when bound to every interface
+      (``0.0.0.0``/``::``, where the token is required and the host's names are not known here).
+    - A request that changes state (not GET/HEAD/OPTIONS) and every websocket handshake that carries an
+      ``Origin`` must come from the server's own origin (``http://<Host>``): a page of another site, of
+      another port of this host, or a ``file://`` page (Origin ``null``) gets 403, or its websocket is closed.
+      Browsers always send Origin there; a client that sends none (curl, Python) is not a browser page.
+    - A state-changing ``/api`` request with a body must say ``Content-Type: application/json``, so no HTML
+      form or "simple" cross-site request can carry one (415).
+    """
+
+    def __init__(self, app: Any, bound_host: str) -> None:
+        self.app = app
+        self.check_host = bound_host not in ("0.0.0.0", "::", "")
+        self.names = {"localhost", url_host(bound_host).lower(), bound_host.lower()}
+
+    def _host_ok(self, host: str) -> bool:
+        if not self.check_host:
+            return True
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if host.startswith("["):
+            name = host[: host.index("]") + 1]
+        return name.lower() in self.names or is_local(name)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        host = headers.get("host", "")
+        origin = headers.get("origin")
+        changes_state = scope["type"] == "websocket" or scope.get("method", "GET") not in SAFE_METHODS
+        if not self._host_ok(host):
+            return await _refuse(scope, send, 421, f"this server does not answer to the name {host!r}")
+        if changes_state and origin is not None and origin.lower() not in {f"http://{host}".lower(),
+                                                                           f"https://{host}".lower()}:
+            return await _refuse(scope, send, 403, f"requests from {origin!r} may not drive this server")
+        if scope["type"] == "http" and changes_state and scope.get("path", "").startswith("/api/"):
+            has_body = headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers
+            kind = headers.get("content-type", "").split(";")[0].strip().lower()
+            if has_body and kind != "application/json":
+                return await _refuse(scope, send, 415, "send the request body as Content-Type: application/json")
+        return await self.app(scope, receive, send)
+
+
+async def _refuse(scope: dict, send: Any, status: int, reason: str) -> None:
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 4403, "reason": reason[:120]})
+        return
+    body = (reason + "\n").encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
