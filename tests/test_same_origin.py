@@ -12,15 +12,12 @@ from pathlib import Path
 import pytest
 import websockets
 
-from editor_server import EditorServer, free_port, make_library
+from editor_server import free_port, library_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("origin")
-    srv = EditorServer(tmp, make_library(tmp) / "toy.json").start()
-    yield srv
-    srv.stop()
+    yield from library_server(tmp_path_factory, "origin")
 
 
 def test_state_changing_requests_from_another_origin_are_refused(server):
