@@ -36,6 +36,15 @@ def test_state_changing_requests_from_another_origin_are_refused(server):
     assert server.api("GET", "/document", headers={"Origin": "http://evil.example"}).status_code == 200  # reads: CORS
 
 
+def test_request_bodies_are_limited(server):
+    from nodegraph.server.auth import MAX_BODY_BYTES
+
+    big = b'{"doc": "' + b"x" * (MAX_BODY_BYTES + 1) + b'"}'
+    r = server.api("PUT", "/document", content=big, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and "16 MiB" in r.text
+    assert len(server.api("GET", "/document").content) < 1_000_000  # the document was not replaced
+
+
 def test_a_rebound_host_name_gets_no_answer(server):
     for host in ("evil.example", f"evil.example:{server.port}", "127.evil.example"):
         assert server.api("GET", "/document", headers={"Host": host}).status_code == 421

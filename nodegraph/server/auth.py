@@ -100,6 +100,7 @@ def _with_cookie(send: Any, token: str) -> Any:
 
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+MAX_BODY_BYTES = 16 * 1024 * 1024  # an /api request body; the largest example graph is under 40 KB
 
 
 class SameOriginGuard:
@@ -113,7 +114,7 @@ class SameOriginGuard:
       another port of this host, or a ``file://`` page (Origin ``null``) gets 403, or its websocket is closed.
       Browsers always send Origin there; a client that sends none (curl, Python) is not a browser page.
     - A state-changing ``/api`` request with a body must say ``Content-Type: application/json``, so no HTML
-      form or "simple" cross-site request can carry one (415).
+      form or "simple" cross-site request can carry one (415), and at most ``MAX_BODY_BYTES`` (413).
     """
 
     def __init__(self, app: Any, bound_host: str) -> None:
@@ -146,6 +147,11 @@ class SameOriginGuard:
             kind = headers.get("content-type", "").split(";")[0].strip().lower()
             if has_body and kind != "application/json":
                 return await _refuse(scope, send, 415, "send the request body as Content-Type: application/json")
+            if "transfer-encoding" in headers or not headers.get("content-length", "0").isdigit():
+                return await _refuse(scope, send, 411, "send the request body with a Content-Length")
+            if int(headers.get("content-length", "0")) > MAX_BODY_BYTES:
+                return await _refuse(scope, send, 413, f"request bodies are limited to "
+                                                       f"{MAX_BODY_BYTES // (1024 * 1024)} MiB")
         return await self.app(scope, receive, send)
 
 
