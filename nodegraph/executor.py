@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import time
 import traceback
@@ -88,6 +89,7 @@ class Executor:
         self.files_written: dict[str, list[str]] = {}  # node id -> paths, this run
         self._keys: dict[str, str] = {}
         self._structure_keys: dict[str, str] = {}  # learned state never changes these: kept for the whole run
+        self._own_parts: dict[str, list] = {}  # type, params and file stamps per node: read once per run
         self._reported: set[str] = set()  # nodes whose node_finished this run has already announced
         self._cancel = threading.Event()
         self._lock = threading.Lock()  # one run at a time
@@ -134,6 +136,7 @@ class Executor:
         self._drop_stale_entries()
         self._keys.clear()
         self._structure_keys.clear()
+        self._own_parts.clear()
         self._reported.clear()
         self.files_written = {}
         order = self.plan.order(targets)
@@ -219,15 +222,18 @@ class Executor:
         return self._keys[node_id]
 
     def _own_key_parts(self, node_id: str) -> list[Any]:
-        """The node's type, params and the files they name: its part of every key."""
-        spec = self.specs[node_id]
-        params = self.params(node_id)
-        parts: list[Any] = [spec.name, params]
-        for param in spec.params:
-            value = params.get(param.name)
-            if isinstance(param, File) and param.must_exist and value:
-                parts.append([value, _file_stamps(Path(self.graph.base_dir, value))])
-        return parts
+        """The node's type, params and the files they name: its part of every key (and of its structure key),
+        so the files are looked at once per run, however often keys are recomputed."""
+        if node_id not in self._own_parts:
+            spec = self.specs[node_id]
+            params = self.params(node_id)
+            parts: list[Any] = [spec.name, params]
+            for param in spec.params:
+                value = params.get(param.name)
+                if isinstance(param, File) and param.must_exist and value:
+                    parts.append([value, _file_stamps(Path(self.graph.base_dir, value))])
+            self._own_parts[node_id] = parts
+        return list(self._own_parts[node_id])
 
     def structure_key(self, node_id: str) -> str:
         """Like :meth:`key` but blind to learned state: types, params, files and links of the node and its
@@ -381,10 +387,10 @@ def _file_stamps(path: Path) -> list:
         return [p.name, st.st_mtime_ns, st.st_size]
 
     try:
-        siblings = sorted(p for p in path.parent.iterdir() if p != path and p.is_file())[:COMPANION_LIMIT]
+        names = sorted(n for n in os.listdir(path.parent) if n != path.name)[:COMPANION_LIMIT]
     except OSError:
-        siblings = []
-    return [stamp(path), [stamp(p) for p in siblings]]
+        names = []
+    return [stamp(path), [stamp(path.parent / n) for n in names]]  # a sub-folder stamps as itself; harmless
 
 
 def _digest(parts: list[Any]) -> str:
