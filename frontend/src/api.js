@@ -1,20 +1,48 @@
 // HTTP API and event websocket client (the message formats are in docs/protocol.md).
+//
+// The page holds no secret in its HTML: the access token (token mode) is the HttpOnly cookie the printed URL
+// set, and the per-server CSRF secret comes from GET /api/session (an answer no other origin can read). It is
+// sent on every state-changing request (X-Nodegraph-CSRF) and on the websocket and beacon (?csrf=).
+
+const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 
 export class Api {
   constructor(token) {
-    this.token = token || "";
+    this.token = token || "";  // only for callers that hold one; the editor's page relies on the cookie
     this.prefix = window.path_prefix || "";
+    this.csrf = "";
+    this.session();
   }
   url(path) {
     return `${this.prefix}/api${path}`;
   }
-  headers(extra = {}) {
-    return this.token ? { ...extra, "X-Nodegraph-Token": this.token } : extra;
+  // The CSRF secret, fetched once (and again after the server restarted with a new one).
+  session(renew = false) {
+    if (!this.sessionPromise || renew) {
+      this.sessionPromise = fetch(this.url("/session"), { headers: this.headers(), cache: "no-store" })
+        .then((res) => (res.ok ? res.json() : {}))
+        .then((data) => (this.csrf = data.csrf || ""))
+        .catch(() => { this.sessionPromise = null; return ""; });
+    }
+    return this.sessionPromise;
   }
-  async call(method, path, body) {
+  headers(extra = {}) {
+    const out = this.token ? { ...extra, "X-Nodegraph-Token": this.token } : { ...extra };
+    if (this.csrf) out["X-Nodegraph-CSRF"] = this.csrf;
+    return out;
+  }
+  withCsrf(url) {
+    return this.csrf ? `${url}${url.includes("?") ? "&" : "?"}csrf=${encodeURIComponent(this.csrf)}` : url;
+  }
+  async call(method, path, body, retried = false) {
+    if (!SAFE.has(method)) await this.session();
     const init = { method, headers: this.headers(body !== undefined ? { "Content-Type": "application/json" } : {}) };
     if (body !== undefined) init.body = JSON.stringify(body);
     const res = await fetch(this.url(path), init);
+    if (res.status === 403 && !SAFE.has(method) && !retried) {
+      const before = this.csrf;
+      if ((await this.session(true)) !== before) return this.call(method, path, body, true);
+    }
     let data = {};
     try { data = await res.json(); } catch (e) { data = { error: `${res.status} ${res.statusText}` }; }
     if (!res.ok) {
@@ -31,7 +59,7 @@ export class Api {
   beacon(path, body) {
     // last-chance save when the tab closes (fetch may be cancelled by then)
     const blob = new Blob([JSON.stringify(body)], { type: "application/json" });
-    return navigator.sendBeacon && navigator.sendBeacon(this.url(path), blob);
+    return navigator.sendBeacon && navigator.sendBeacon(this.withCsrf(this.url(path)), blob);
   }
 }
 
@@ -54,10 +82,12 @@ export class EventSocket {
     this.closed = false;
     this.open();
   }
-  open() {
+  async open() {
+    await this.api.session(this.ws !== undefined);  // a reconnect may follow a server restart: a new secret
+    if (this.closed) return;
     const proto = location.protocol === "https:" ? "wss" : "ws";
     const q = this.api.token ? `?token=${encodeURIComponent(this.api.token)}` : "";
-    const ws = new WebSocket(`${proto}://${location.host}${this.api.url("/events")}${q}`);
+    const ws = new WebSocket(this.api.withCsrf(`${proto}://${location.host}${this.api.url("/events")}${q}`));
     ws.binaryType = "arraybuffer";
     ws.onopen = () => { this.delay = 250; this.onState("open"); };
     ws.onmessage = (m) => {

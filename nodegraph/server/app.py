@@ -17,7 +17,7 @@ from nicegui import app, ui
 from nodegraph.errors import GraphError
 from nodegraph.paths import FRONTEND_DIR as FRONTEND  # frontend/ in a checkout, nodegraph/frontend installed
 from nodegraph.server import protocol
-from nodegraph.server.auth import SameOriginGuard, TokenGuard
+from nodegraph.server.auth import SameOriginGuard, TokenGuard, new_csrf_secret
 from nodegraph.server.element import Editor
 from nodegraph.server.library import PathRefused, list_files
 from nodegraph.server.workspace import RunBusy, Workspace
@@ -30,8 +30,9 @@ def install(workspace: Workspace, token: str | None, host: str = "127.0.0.1") ->
     Nothing is set up when this module is imported; ``nodegraph.server.serve`` calls this once, and every
     route reads the workspace it was given here.
     """
+    csrf = new_csrf_secret()  # per server; the page reads it from /api/session, never from its HTML
     app.add_middleware(TokenGuard, get_token=lambda: token)
-    app.add_middleware(SameOriginGuard, bound_host=host)  # added last: runs first
+    app.add_middleware(SameOriginGuard, bound_host=host, csrf=csrf)  # added last: runs first
     app.add_static_files("/nodegraph/vendor", str(FRONTEND / "vendor"))
     app.add_static_files("/nodegraph/src", str(FRONTEND / "src"))
 
@@ -41,9 +42,9 @@ def install(workspace: Workspace, token: str | None, host: str = "127.0.0.1") ->
             f'<link rel="stylesheet" href="/nodegraph/{href}">' for href in (
                 "vendor/vue-flow-core/style.css", "vendor/vue-flow-core/theme-default.css",
                 "vendor/vue-flow-minimap/style.css", "src/editor.css")))
-        Editor(token).classes("ng-root")
+        Editor().classes("ng-root")
 
-    app.include_router(api_routes(workspace))
+    app.include_router(api_routes(workspace, csrf))
 
 
 # -------------------------------------------------------------------------------------------- the API
@@ -83,9 +84,16 @@ async def body(request: Request) -> dict:
     return data
 
 
-def api_routes(workspace: Workspace) -> APIRouter:
-    """The HTTP API under ``/api`` and the event websocket, answering for ``workspace``."""
+def api_routes(workspace: Workspace, csrf: str = "") -> APIRouter:
+    """The HTTP API under ``/api`` and the event websocket, answering for ``workspace``; ``csrf`` is the
+    secret the page must send back on every state-changing request (see ``SameOriginGuard``)."""
     router = APIRouter()
+
+    @router.get("/api/session")
+    async def session() -> Response:
+        """The CSRF secret, for the editor's own page: no CORS header, so no page of another origin reads it."""
+        return JSONResponse({"csrf": csrf}, headers={"Cache-Control": "no-store",
+                                                     "Cross-Origin-Resource-Policy": "same-origin"})
 
     @router.get("/api/catalogue")
     @guarded

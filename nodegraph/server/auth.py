@@ -13,6 +13,9 @@ from typing import Any, Callable
 from urllib.parse import parse_qs
 
 COOKIE = "nodegraph_token"
+CSRF_HEADER = "x-nodegraph-csrf"  # and ``?csrf=`` where a header cannot be set (websocket, sendBeacon)
+
+
 def is_local(host: str) -> bool:
     """Whether ``host`` (a name or an address to bind) is this machine's loopback only: ``localhost``, any of
     127.0.0.0/8, ``::1``. Parsed as an address, so ``127.evil.example`` is not local."""
@@ -36,6 +39,30 @@ def url_host(host: str) -> str:
 
 def new_token() -> str:
     return secrets.token_urlsafe(18)
+
+
+def new_csrf_secret() -> str:
+    """A per-server secret that only the editor's own page can learn (``GET /api/session``)."""
+    return secrets.token_urlsafe(32)
+
+
+def _same(given: str | None, expected: str) -> bool:
+    return given is not None and hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
+
+
+def csrf_given(scope: dict, headers: dict[str, str]) -> str | None:
+    """The CSRF secret a request carries: the ``X-Nodegraph-CSRF`` header, else the ``csrf`` query parameter."""
+    if headers.get(CSRF_HEADER):
+        return headers[CSRF_HEADER]
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("csrf")
+    return values[0] if values else None
+
+
+def from_a_browser(headers: dict[str, str]) -> bool:
+    """Whether a request shows what every browser adds and a page cannot remove: an ``Origin``, a
+    ``Sec-Fetch-*`` header or a cookie. Programs (curl, Python clients) send none and need no CSRF secret:
+    they could read it from ``/api/session`` anyway, and no other web page can make a request without them."""
+    return "origin" in headers or "cookie" in headers or any(k.startswith("sec-fetch-") for k in headers)
 
 
 def request_token(scope: dict) -> tuple[str | None, bool]:
@@ -72,8 +99,7 @@ class TokenGuard:
         if scope["type"] not in ("http", "websocket") or not expected:
             return await self.app(scope, receive, send)
         given, from_query = request_token(scope)
-        ok = given is not None and hmac.compare_digest(given.encode(), expected.encode())
-        if ok:
+        if _same(given, expected):
             if from_query and scope["type"] == "http":
                 return await self.app(scope, receive, _with_cookie(send, expected))
             return await self.app(scope, receive, send)
@@ -113,12 +139,17 @@ class SameOriginGuard:
       ``Origin`` must come from the server's own origin (``http://<Host>``): a page of another site, of
       another port of this host, or a ``file://`` page (Origin ``null``) gets 403, or its websocket is closed.
       Browsers always send Origin there; a client that sends none (curl, Python) is not a browser page.
+    - The same requests, when they come from a browser (:func:`from_a_browser`), must also carry the server's
+      CSRF secret (``X-Nodegraph-CSRF`` or ``?csrf=``, 403 otherwise), which the editor's page reads from
+      ``GET /api/session``: a page of another origin cannot read that answer, so even one whose Origin
+      passed (a same-site page in token mode sends the SameSite cookie) cannot change anything.
     - A state-changing ``/api`` request with a body must say ``Content-Type: application/json``, so no HTML
       form or "simple" cross-site request can carry one (415), and at most ``MAX_BODY_BYTES`` (413).
     """
 
-    def __init__(self, app: Any, bound_host: str) -> None:
+    def __init__(self, app: Any, bound_host: str, csrf: str | None = None) -> None:
         self.app = app
+        self.csrf = csrf
         self.check_host = bound_host not in ("0.0.0.0", "::", "")
         self.names = {"localhost", url_host(bound_host).lower(), bound_host.lower()}
 
@@ -142,6 +173,13 @@ class SameOriginGuard:
         if changes_state and origin is not None and origin.lower() not in {f"http://{host}".lower(),
                                                                            f"https://{host}".lower()}:
             return await _refuse(scope, send, 403, f"requests from {origin!r} may not drive this server")
+        if (changes_state and self.csrf and from_a_browser(headers)
+                and not _same(csrf_given(scope, headers), self.csrf)):
+            return await _refuse(scope, send, 403, "this request lacks the editor page's CSRF secret "
+                                                   "(reload the page)")
+        if (scope.get("path") == "/api/session"
+                and headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none")):
+            return await _refuse(scope, send, 403, "the session secret is for the editor's own page")
         if scope["type"] == "http" and changes_state and scope.get("path", "").startswith("/api/"):
             has_body = headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers
             kind = headers.get("content-type", "").split(";")[0].strip().lower()

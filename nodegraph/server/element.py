@@ -10,8 +10,7 @@ class Editor(ui.element, component=str(FRONTEND / "src" / "editor.js"),
              esm={"@vue-flow/core": str(FRONTEND / "vendor" / "vue-flow-core"),
                   "@vue-flow/minimap": str(FRONTEND / "vendor" / "vue-flow-minimap"),
                   "nodegraph-ui": str(FRONTEND / "src")}):
-    """The whole editor: toolbar, palette, canvas, inspector and previews, in the browser."""
+    """The whole editor: toolbar, palette, canvas, inspector and previews, in the browser.
 
-    def __init__(self, token: str | None) -> None:
-        super().__init__()
-        self._props["token"] = token or ""
+    Nothing secret is in its props (they are in the page's HTML): the access token travels as the HttpOnly
+    cookie set when the printed URL is opened, the CSRF secret is fetched from ``/api/session`` by api.js."""
