@@ -121,6 +121,8 @@ class Keypoints:
 
 def _as_array(name: str, value: Any) -> np.ndarray:
     """Plain numpy from what a model file holds: arrays, chumpy leaves, scipy sparse matrices."""
+    if isinstance(value, np.ndarray) and value.dtype == object and value.ndim == 0:
+        value = value.item()  # what np.savez makes of one object (a sparse regressor, a chumpy array)
     if isinstance(value, _Stub):
         return value.to_array(name)
     return np.asarray(value)
@@ -163,9 +165,13 @@ def read_arrays(path: Path, allow_pickle: bool) -> dict[str, Any]:
 
 
 def _npz_object_array(path: Path, key: str) -> Any:
+    """An object array inside an npz, through the restricted unpickler and numpy's public format API only
+    (numpy 2.4 removed the private version check this once called)."""
     with zipfile.ZipFile(path) as zf, zf.open(key + ".npy") as fh:
         version = np.lib.format.read_magic(fh)
-        np.lib.format._check_version(version)
+        if version not in ((1, 0), (2, 0), (3, 0)):
+            raise BodyFileError("file", f"{path.name}: array {key!r} has .npy format version {version}, "
+                                        "which this numpy does not read")
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
             np.lib.format.read_array_header_2_0
         read_header(fh)

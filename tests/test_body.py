@@ -233,6 +233,19 @@ def test_pickle_needs_explicit_opt_in_and_then_loads_only_data(tmp_path, arrays)
     torch.testing.assert_close(verts[0], model.v_template, atol=1e-6, rtol=0)
 
 
+def test_an_npz_with_object_arrays_loads_with_allow_pickle_only(tmp_path, arrays):
+    """Real SMPL .npz files keep some arrays as pickled objects; numpy 2.4's public API reads them."""
+    wrapped = np.empty((), dtype=object)
+    wrapped[()] = arrays["shapedirs"].astype(np.float64)
+    g = body_graph(tmp_path, file=write_model(tmp_path, arrays, shapedirs=wrapped))
+    err = error_of(g)
+    assert (err.problem.node, err.problem.field) == ("model", "allow_pickle") and "shapedirs" in err.problem.message
+    model = _smpl.load_body_model(tmp_path / "user_model.npz", allow_pickle=True)
+    np.testing.assert_allclose(model.shapedirs.numpy(), arrays["shapedirs"], atol=1e-6)
+    g.set_param("model", "allow_pickle", True)
+    assert g.run(device="cpu")["body"]["mesh"].verts_padded().shape[1] == arrays["v_template"].shape[0]
+
+
 class _Evil:
     def __reduce__(self):
         import os
