@@ -29,8 +29,11 @@ def _shown(name: str) -> str:
 class GraphError(Exception):
     """A graph that cannot be loaded or run; carries every problem found, not just the first."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], partial: object = None):
         self.problems = list(problems)
+        # the graph as far as it could be read (a nodegraph.graph.Graph), so validation can still report the
+        # rest of what is wrong together with these problems (nodegraph.prepare.problems_of)
+        self.partial = partial
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

@@ -184,7 +184,7 @@ def from_json(doc: Any, base_dir: Path | None = None, path: Path | None = None) 
         (src, src_port), (dst, dst_port) = ends
         graph.links.append(Link(src, src_port, dst, dst_port))
     if problems:
-        raise GraphError(problems)
+        raise GraphError(problems, partial=graph)
     return graph
 
 

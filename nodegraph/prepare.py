@@ -8,9 +8,12 @@ order, every problem at once (structure, params, files, training wiring), and, f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
 
 from nodegraph.errors import GraphError, Problem
-from nodegraph.graph import Graph, Link
+from nodegraph.graph import Graph, Link, from_json
 from nodegraph.plan import Plan
 from nodegraph.registry import Registry, default_registry
 from nodegraph.spec import NodeSpec
@@ -58,6 +61,7 @@ def prepare(graph: Graph, registry: Registry | None = None, targets: list[str] |
     specs = {n: s for n, s in found.items() if s is not None}
     prepared = Prepared(graph, specs, params, problems)
     if problems:
+        problems += _wiring_problems(graph, specs, params)
         return prepared
     plan = Plan(graph, specs, params)
     problems += plan.problems()
@@ -66,3 +70,28 @@ def prepare(graph: Graph, registry: Registry | None = None, targets: list[str] |
         for index, link in enumerate(graph.links):
             prepared.inputs.setdefault(link.dst, []).append((index, link))
     return prepared
+
+
+def _wiring_problems(graph: Graph, specs: dict[str, NodeSpec], params: dict[str, dict]) -> list[Problem]:
+    """Training wiring of a graph that has other problems: checked on the part that is well formed (nodes of
+    known types, links between existing ports), so these are reported together with the rest."""
+    links = [l for l in graph.links if l.src in specs and l.dst in specs and l.src != l.dst
+             and specs[l.src].output(l.src_port) is not None and specs[l.dst].input(l.dst_port) is not None]
+    part = Graph(name=graph.name, base_dir=graph.base_dir)
+    part.nodes = {n: graph.nodes[n] for n in specs}
+    part.links = links
+    plan = Plan(part, specs, {n: params.get(n, {}) for n in specs})
+    try:
+        return plan.problems()
+    except nx.NetworkXUnfeasible:  # a cycle, already reported
+        return []
+
+
+def problems_of(doc: Any, registry: Registry | None = None, base_dir: Any = None, path: Any = None) -> list[Problem]:
+    """Every problem of a graph document at once: what reading it found and what validating the part that
+    could be read finds (a document that is not a graph at all has only the first)."""
+    try:
+        graph = doc if isinstance(doc, Graph) else from_json(doc, base_dir=base_dir, path=path)
+    except GraphError as exc:
+        return exc.problems + (prepare(exc.partial, registry).problems if exc.partial is not None else [])
+    return prepare(graph, registry).problems

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nodegraph import graph as graph_doc
-from nodegraph.errors import Problem
+from nodegraph.errors import GraphError, Problem
 from nodegraph.events import EventBus
 from nodegraph.executor import Executor
 from nodegraph.graph import Graph, Link, NodeDoc
@@ -109,10 +109,26 @@ def new(registry: Registry | None = None, **graph_fields: Any) -> Session:
 
 
 def load(path: str | Path, registry: Registry | None = None) -> Session:
-    """Read a graph file into a session. Asset paths inside it resolve relative to the file's folder."""
-    return Session(graph_doc.load(path), registry)
+    """Read a graph file into a session. Asset paths inside it resolve relative to the file's folder.
+
+    A file with problems raises a GraphError carrying all of them: what reading it found and what validating
+    the rest of it finds."""
+    try:
+        return Session(graph_doc.load(path), registry)
+    except GraphError as exc:
+        raise _with_validation(exc, registry) from None
 
 
 def loads(text: str, base_dir: Path | None = None, registry: Registry | None = None) -> Session:
-    """A session on a graph given as JSON text (asset paths resolve against ``base_dir``)."""
-    return Session(graph_doc.loads(text, base_dir=base_dir), registry)
+    """A session on a graph given as JSON text (asset paths resolve against ``base_dir``); problems as in
+    :func:`load`."""
+    try:
+        return Session(graph_doc.loads(text, base_dir=base_dir), registry)
+    except GraphError as exc:
+        raise _with_validation(exc, registry) from None
+
+
+def _with_validation(exc: GraphError, registry: Registry | None) -> GraphError:
+    if exc.partial is None:
+        return exc
+    return GraphError(exc.problems + prepare(exc.partial, registry).problems)

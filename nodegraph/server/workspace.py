@@ -22,7 +22,7 @@ from nodegraph.errors import GraphError, Problem
 from nodegraph.graph import FORMAT, from_json
 from nodegraph.layout import auto_layout
 from nodegraph.server.library import Library
-from nodegraph.prepare import prepare
+from nodegraph.prepare import prepare, problems_of
 from nodegraph.registry import Registry, default_registry
 from nodegraph.server.worker import STOP_GRACE_S, Worker
 
@@ -148,10 +148,7 @@ class Workspace:
 
     def problems(self, doc: dict | None = None) -> list[dict]:
         try:
-            graph = from_json(doc or self.doc, base_dir=self.base_dir)
-            return [p.to_json() for p in prepare(graph, self.registry).problems]
-        except GraphError as exc:
-            return [p.to_json() for p in exc.problems]
+            return [p.to_json() for p in problems_of(doc or self.doc, self.registry, self.base_dir)]
         except Exception as exc:  # validation must never take the server down
             return [{"node": None, "field": None, "message": f"cannot validate: {type(exc).__name__}: {exc}"}]
 
