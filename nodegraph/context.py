@@ -60,7 +60,15 @@ class RunContext:
         try:
             return paths.resolve_asset(self._executor.base_dir, value)
         except ValueError as exc:
-            self.fail(None, str(exc))
+            self.fail("file", str(exc))
+
+    def reference(self, owner: Path, name: str, field: str = "file") -> Path:
+        """A file named inside ``owner`` (an MTL, a texture, a glTF buffer), confined like a file param; a
+        reference that leaves the allowed folders stops the node on ``field``."""
+        try:
+            return paths.resolve_reference(self._executor.base_dir, owner, name)
+        except ValueError as exc:
+            self.fail(field, str(exc))
 
     def output_path(self, filename: str) -> Path:
         """Where to write an output file: inside the run's output folder, parent folders created."""

@@ -62,13 +62,33 @@ def is_inside(path: Path, root: Path) -> bool:
         return False
 
 
+def _real(candidate: Path, value: str) -> Path:
+    """``candidate``'s real path; a symlink loop or a name the file system refuses (over 255 bytes, a NUL) is a
+    ValueError naming ``value`` as given, never a RuntimeError/OSError that shows where it led."""
+    if "\x00" in str(candidate):
+        raise ValueError(f"{value!r} holds a NUL character")
+    try:
+        return candidate.resolve()
+    except RuntimeError:  # Python 3.11: a symlink loop
+        raise ValueError(f"{value!r} is a symlink loop") from None
+    except OSError as exc:
+        raise ValueError(f"{value!r} cannot be used as a file name: {exc.strerror or type(exc).__name__}") from None
+
+
+def _is_file(path: Path, value: str) -> bool:
+    try:
+        return path.is_file()
+    except OSError as exc:  # ENAMETOOLONG and friends, which is_file does not swallow
+        raise ValueError(f"{value!r} cannot be used as a file name: {exc.strerror or type(exc).__name__}") from None
+
+
 def resolve_inside(value: str, roots: list[Path]) -> Path:
     """Resolve ``value`` against the first root; refuse anything whose real path leaves every root."""
     if not value:
         raise ValueError("no path given")
     raw = Path(value)
     candidate = raw if raw.is_absolute() else roots[0] / raw
-    real = candidate.resolve()
+    real = _real(candidate, value)
     if not any(is_inside(real, root) for root in roots):
         shown = ", ".join(str(r) for r in roots)
         raise ValueError(f"{value!r} is outside the allowed folders ({shown}); "
@@ -79,13 +99,27 @@ def resolve_inside(value: str, roots: list[Path]) -> Path:
 def resolve_asset(base_dir: Path, value: str, must_exist: bool = True) -> Path:
     """The real path of an asset named in a graph, checked to stay inside the allowed folders."""
     path = resolve_inside(value, allowed_roots(base_dir))
-    if not path.is_file() and not Path(value).is_absolute():
-        bundled = (GRAPHS_DIR / value).resolve()
-        if is_inside(bundled, BUNDLED_ASSETS.resolve()) and bundled.is_file():
+    if not _is_file(path, value) and not Path(value).is_absolute():
+        bundled = _real(GRAPHS_DIR / value, value)
+        if is_inside(bundled, BUNDLED_ASSETS.resolve()) and _is_file(bundled, value):
             return bundled
-    if must_exist and not path.is_file():
+    if must_exist and not _is_file(path, value):
         raise ValueError(f"file {value!r} not found (looked for {path})")
     return path
+
+
+def resolve_reference(base_dir: Path, owner: Path, name: str) -> Path:
+    """A file named inside another file (an OBJ's ``mtllib``, an MTL's ``map_Kd``, a glTF buffer or image),
+    resolved as the loaders do (against ``owner``'s folder; an absolute name stays absolute) and confined to
+    the same allowed folders as a file param. The message names the reference as written and nothing about
+    where it leads or whether it exists."""
+    if not name:
+        raise ValueError(f"{owner.name} names an empty file")
+    real = _real(owner.parent / name, name)
+    if not any(is_inside(real, root) for root in allowed_roots(base_dir)):
+        raise ValueError(f"{owner.name} refers to {name!r}, which is outside the allowed folders; "
+                         "add a folder to NODEGRAPH_DATA_DIRS to allow it")
+    return real
 
 
 def output_path(out_dir: Path, filename: str) -> Path:

@@ -97,7 +97,11 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _bounds_problem(value: float, lo: float | None, hi: float | None) -> str | None:
+FLOAT32_MAX = 3.4028234663852886e38  # tensors are single precision: a larger float param overflows to inf
+INT64_LIMIT = 2 ** 63
+
+
+def _bounds_problem(value: float, lo: float | None, hi: float | None, single: bool = False) -> str | None:
     try:
         finite = math.isfinite(value)
     except OverflowError:  # an integer beyond float range (10**400)
@@ -105,6 +109,10 @@ def _bounds_problem(value: float, lo: float | None, hi: float | None) -> str | N
     if not finite:
         shown = f"an integer of {value.bit_length()} bits" if isinstance(value, int) else value
         return f"must be finite, got {shown}"
+    if single and abs(value) > FLOAT32_MAX:
+        return f"must be within +-{FLOAT32_MAX:.3g} (tensors are single precision), got {value:.3g}"
+    if not single and isinstance(value, int) and abs(value) >= INT64_LIMIT:
+        return f"must fit in 64 bits, got an integer of {value.bit_length()} bits"
     if lo is not None and value < lo:
         return f"must be >= {lo}, got {value}"
     if hi is not None and value > hi:
@@ -123,7 +131,7 @@ class Float(Param):
     def check(self, value):
         if not _is_number(value):
             return f"must be a number, got {value!r}"
-        return _bounds_problem(value, self.min, self.max)
+        return _bounds_problem(value, self.min, self.max, single=True)
 
     def coerce(self, value):
         return float(value)
@@ -205,7 +213,7 @@ class Floats(Param):
         if self.max_length is not None and len(value) > self.max_length:
             return f"must have at most {self.max_length} numbers, got {len(value)}"
         for v in value:
-            problem = _bounds_problem(v, self.min, self.max)
+            problem = _bounds_problem(v, self.min, self.max, single=True)
             if problem:
                 return problem
         return None

@@ -16,6 +16,7 @@ from nodegraph.spec import Bool, Choice, Color, File, Float, Floats, Input, Int,
 from nodegraph.values import LossValue
 
 from . import _smpl
+from ._files import check_archive
 from ._smpl import BodyFileError, BodyParams, Keypoints
 
 STANDIN = "assets/standin_body/standin_body.npz"
@@ -24,9 +25,12 @@ POSE_SIZE = 3 * _smpl.NUM_BODY_JOINTS
 
 def _file(ctx, field: str, value: str) -> Path:
     try:
-        return ctx.asset(value)
+        path = ctx.asset(value)
     except NodeError as exc:
         ctx.fail(field, exc.problem.message)
+    if path.suffix.lower() == ".npz":
+        check_archive(ctx, field, path, repr(value))  # refused before numpy inflates it
+    return path
 
 
 # ------------------------------------------------------------------------------------------ model

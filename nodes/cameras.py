@@ -16,8 +16,27 @@ _RANGE = ("dist", "elev", "azim")
 
 
 def _look_at_checks(p: dict) -> list[tuple[str, str]]:
-    return [(f"{name}_end", "gives a range, so set views > 1 (or clear it)")
-            for name in _RANGE if p.get(f"{name}_end") is not None and p["views"] < 2]
+    problems = [(f"{name}_end", "gives a range, so set views > 1 (or clear it)")
+                for name in _RANGE if p.get(f"{name}_end") is not None and p["views"] < 2]
+    if not any(p["up"]):
+        problems.append(("up", "must not be [0, 0, 0]: it says which way is up"))
+    return problems
+
+
+def _degenerate_view(ctx, R: torch.Tensor, T: torch.Tensor, dists: torch.Tensor) -> None:
+    """Stop on a view no camera can use, naming the field at fault: the camera sitting on the ``at`` point (a
+    distance too small to give a direction) or ``up`` along the viewing direction (no rotation)."""
+    eye = torch.eye(3, device=R.device, dtype=R.dtype)
+    orthonormal = torch.isfinite(R).all() and torch.allclose(R @ R.transpose(1, 2), eye.expand_as(R), atol=1e-3)
+    if orthonormal and torch.isfinite(T).all():
+        return
+    if float(dists.abs().min()) < 1e-6:
+        ctx.fail("dist", f"{float(dists.abs().min()):.3g} puts the camera on the `at` point: it has no viewing "
+                         "direction; use a distance > 1e-6")
+    if not torch.isfinite(T).all():
+        ctx.fail("at", "the camera position overflows: use smaller `at` and `dist` values")
+    ctx.fail("up", "is parallel to the viewing direction (or too small), so the camera's rotation is undefined; "
+                   "choose an up direction across the view")
 
 
 @node(
@@ -52,9 +71,11 @@ def LookAtViewTransform(ctx, dist, elev, azim, dist_end, elev_end, azim_end, vie
             return torch.full((views,), start, device=ctx.device)
         return torch.linspace(start, end, views, device=ctx.device)
 
-    R, T = look_at_view_transform(dist=values(dist, dist_end), elev=values(elev, elev_end),
+    dists = values(dist, dist_end)
+    R, T = look_at_view_transform(dist=dists, elev=values(elev, elev_end),
                                   azim=values(azim, azim_end), degrees=degrees, at=(tuple(at),), up=(tuple(up),),
                                   device=ctx.device)
+    _degenerate_view(ctx, R, T, dists)
     return {"R": R, "T": T}
 
 

@@ -16,6 +16,8 @@ from PIL import Image
 from nodegraph.errors import NodeError
 from nodegraph.spec import Choice, File, Input, Output, node
 
+from ._files import check_archive, check_image, gltf_companions, obj_companions
+
 MESH_EXTENSIONS = (".obj", ".ply", ".glb", ".gltf", ".stl", ".off")
 POINTS_EXTENSIONS = (".ply", ".npz")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -52,6 +54,10 @@ def LoadMesh(ctx, file):
     """
     path = ctx.asset(file)
     ext = path.suffix.lower()
+    if ext == ".obj":  # what the file names is confined and size-checked before any parser opens it
+        obj_companions(ctx, "file", path, repr(file))
+    elif ext in (".gltf", ".glb"):
+        gltf_companions(ctx, "file", path, repr(file))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PyTorch3D warns, then keeps bad faces; checked below instead
@@ -89,7 +95,8 @@ def LoadPointcloud(ctx, file):
     path = ctx.asset(file)
     try:
         if path.suffix.lower() == ".npz":
-            data = np.load(str(path))
+            check_archive(ctx, "file", path, repr(file))
+            data = np.load(str(path), allow_pickle=False)
             if "verts" not in data:
                 ctx.fail("file", f"{file!r} has no `verts` array (it has {sorted(data.files)})")
             verts = torch.as_tensor(data["verts"], dtype=torch.float32, device=ctx.device)
@@ -123,6 +130,7 @@ def LoadPointcloud(ctx, file):
 def LoadImage(ctx, file, channels):
     """Load an image file as a batch of one float image."""
     path = ctx.asset(file)
+    check_image(ctx, "file", path, repr(file))
     try:
         with Image.open(path) as im:
             mode = {"rgb": "RGB", "rgba": "RGBA", "grey": "L"}[channels]

@@ -17,6 +17,7 @@ from pytorch3d.renderer import RayBundle
 
 from nodegraph.spec import Bool, Choice, Color, Float, Floats, Input, Int, Output, node
 
+from ._raster_memory import MESH_BYTES_PER_ENTRY, POINT_BYTES_PER_ENTRY, check_raster_memory
 from ._rays import VolumeField, check_ray_memory, images_shape, match_batch
 
 IMAGE_SIZE_MAX = 4096
@@ -173,6 +174,10 @@ def MeshRenderer(ctx, rasterizer, shader, meshes, cameras, lights):
     if type(shader).__name__.endswith("GouraudShader") and type(meshes.textures).__name__ != "TexturesVertex":
         ctx.fail("meshes", "Gouraud shading needs vertex colours (TexturesVertex); insert TextureToVertexColors "
                            "or VertexColors before the renderer")
+    if cameras is None and hasattr(shader, "cameras") and shader.cameras is None:
+        ctx.fail("shader", f"{type(shader).__name__} has no cameras to shade with: connect the cameras to the "
+                           "shader's cameras input or to this renderer's")
+    check_raster_memory(ctx, "rasterizer", rasterizer, len(meshes), cameras, MESH_BYTES_PER_ENTRY, "faces_per_pixel")
     return P3D(rasterizer=rasterizer, shader=shader)(meshes, **overrides(cameras=cameras, lights=lights))
 
 
@@ -257,6 +262,8 @@ def PointsRenderer(ctx, rasterizer, compositor, points, cameras):
     if points.features_packed() is None:
         ctx.fail("points", "the point cloud has no features (colours) to composite; load one with colours or "
                            "sample with with_colors")
+    check_raster_memory(ctx, "rasterizer", rasterizer, len(points), cameras, POINT_BYTES_PER_ENTRY,
+                        "points_per_pixel")
     return P3D(rasterizer=rasterizer, compositor=compositor)(points, **overrides(cameras=cameras))
 
 
