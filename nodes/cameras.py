@@ -23,7 +23,7 @@ def _look_at_checks(p: dict) -> list[tuple[str, str]]:
     return problems
 
 
-def _degenerate_view(ctx, R: torch.Tensor, T: torch.Tensor, dists: torch.Tensor) -> None:
+def _degenerate_view(ctx, R: torch.Tensor, T: torch.Tensor, dists: torch.Tensor, at: list[float]) -> None:
     """Stop on a view no camera can use, naming the field at fault: the camera sitting on the ``at`` point (a
     distance too small to give a direction) or ``up`` along the viewing direction (no rotation)."""
     eye = torch.eye(3, device=R.device, dtype=R.dtype)
@@ -33,8 +33,11 @@ def _degenerate_view(ctx, R: torch.Tensor, T: torch.Tensor, dists: torch.Tensor)
     if float(dists.abs().min()) < 1e-6:
         ctx.fail("dist", f"{float(dists.abs().min()):.3g} puts the camera on the `at` point: it has no viewing "
                          "direction; use a distance > 1e-6")
-    if not torch.isfinite(T).all():
-        ctx.fail("at", "the camera position overflows: use smaller `at` and `dist` values")
+    if float(dists.abs().max()) > 1e18:  # its square overflows single precision: no direction either
+        ctx.fail("dist", f"{float(dists.abs().max()):.3g} is too far for single-precision arithmetic; use a "
+                         "distance below 1e18")
+    if not torch.isfinite(T).all() or max(abs(v) for v in at) > 1e18:
+        ctx.fail("at", "is too far from the origin for single-precision arithmetic; use values below 1e18")
     ctx.fail("up", "is parallel to the viewing direction (or too small), so the camera's rotation is undefined; "
                    "choose an up direction across the view")
 
@@ -75,7 +78,7 @@ def LookAtViewTransform(ctx, dist, elev, azim, dist_end, elev_end, azim_end, vie
     R, T = look_at_view_transform(dist=dists, elev=values(elev, elev_end),
                                   azim=values(azim, azim_end), degrees=degrees, at=(tuple(at),), up=(tuple(up),),
                                   device=ctx.device)
-    _degenerate_view(ctx, R, T, dists)
+    _degenerate_view(ctx, R, T, dists, at)
     return {"R": R, "T": T}
 
 

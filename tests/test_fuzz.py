@@ -252,7 +252,8 @@ def _tiny(session) -> None:
                 node.params[name] = small
 
 
-RUN_VALUES = [0, -1, 1e308, -1e308, 5e-324, 1e-300, 1e20, 2 ** 31, [0, 0, 0], [1e308] * 3, [5e-324] * 3]
+RUN_VALUES = [0, -1, 1e308, -1e308, 5e-324, 1e-300, 1e20, 1e30, 2 ** 31, 0.5, 1e-3, 10.0, 100.0, [0, 0, 0],
+              [1e308] * 3, [5e-324] * 3, [1e20] * 3, [0.5] * 3, [-1.0, 0.0, 1.0], [0.0, 0.0, 2.7]]
 
 
 def test_fuzz_tiny_runs_with_extreme_params(tmp_path):
@@ -272,7 +273,7 @@ def test_fuzz_tiny_runs_with_extreme_params(tmp_path):
         s = nodegraph.load(GRAPHS / name)
         _tiny(s)
         sessions[name] = s
-    for i in range(48):
+    for i in range(60):
         name = TINY[i % len(TINY)]
         s = sessions[name]
         spots = sorted((n, k) for n, doc in s.graph.nodes.items() for k, v in doc.params.items()
@@ -280,23 +281,34 @@ def test_fuzz_tiny_runs_with_extreme_params(tmp_path):
         node, key = rng.choice(spots)
         params = s.graph.nodes[node].params
         value = rng.choice([v for v in RUN_VALUES if isinstance(v, list) == isinstance(params[key], list)] or [0])
-        before = params[key]
+        before, links = params[key], list(s.graph.links)
         params[key] = value
+        if i % 3 == 0:  # and a link dropped: an optional input left open (a shader without cameras), or not;
+            # not the raster settings, whose defaults (256 px) are no longer a tiny run
+            droppable = [k for k, l in enumerate(links) if l.dst_port != "settings"]
+            s.graph.links.pop(rng.choice(droppable))
         try:
             s.run(device="cpu", out_dir=tmp_path / "out")
             counts["ran"] += 1
-        except own:
-            counts["refused"] += 1
+        except own as exc:
+            if type(exc).__name__ == "NodeError" and exc.problem.field is None:  # a library's raw message
+                counts["crashes"] += 1
+                crashes.append(f"{name} {node}.{key}={value!r}: no field named: {exc}")
+            else:
+                counts["refused"] += 1
+                counts["of them node errors"] += type(exc).__name__ == "NodeError"
         except Exception:  # noqa: BLE001
             counts["crashes"] += 1
             crashes.append(f"{name} {node}.{key}={value!r}: {traceback.format_exc(limit=-3)}")
         finally:
             params[key] = before
-    counts["cases"] = sum(counts.values())
-    print(f"\nfuzz runs: {counts['cases']} tiny runs, {counts['ran']} ran, {counts['refused']} refused, "
+            s.graph.links[:] = links
+    counts["cases"] = counts["ran"] + counts["refused"] + counts["crashes"]
+    print(f"\nfuzz runs: {counts['cases']} tiny runs, {counts['ran']} ran, {counts['refused']} refused "
+          f"({counts['of them node errors']} by a node at run time), "
           f"{counts['crashes']} crashes, {time.perf_counter() - start:.1f} s")
     assert counts["crashes"] == 0, "\n".join(crashes[:5])
-    assert counts["cases"] == 48 and counts["ran"] > 0
+    assert counts["cases"] == 60 and counts["ran"] > 0
 
 
 if __name__ == "__main__":
