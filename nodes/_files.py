@@ -38,12 +38,6 @@ def check_image(ctx, field: str, path: Path, what: str) -> tuple[int, int]:
     return width, height
 
 
-def open_image(ctx, field: str, path: Path, what: str) -> Image.Image:
-    """``Image.open`` after :func:`check_image`, with PIL's own bomb check lifted to our limit."""
-    check_image(ctx, field, path, what)
-    return Image.open(path)
-
-
 def check_archive(ctx, field: str, path: Path, what: str) -> None:
     """Refuse an .npz whose arrays decode to more than the limit (the zip directory says, before inflating)."""
     try:
