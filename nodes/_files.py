@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 from urllib.parse import unquote
 
+import numpy as np
 from PIL import Image
 
 from nodegraph.memory import fmt_bytes
@@ -39,12 +40,21 @@ def check_image(ctx, field: str, path: Path, what: str) -> tuple[int, int]:
 
 
 def check_archive(ctx, field: str, path: Path, what: str) -> None:
-    """Refuse an .npz whose arrays decode to more than the limit (the zip directory says, before inflating)."""
+    """Refuse an .npz whose arrays decode to more than the limit (the zip directory says, before inflating),
+    or an .npy whose header claims more."""
     try:
-        with zipfile.ZipFile(path) as zf:
-            total = sum(info.file_size for info in zf.infolist())
-    except (OSError, zipfile.BadZipFile, ValueError) as exc:
-        ctx.fail(field, f"cannot read {what} as an .npz: {exc}")
+        if path.suffix.lower() == ".npy":
+            with open(path, "rb") as f:
+                version = np.lib.format.read_magic(f)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                    np.lib.format.read_array_header_2_0
+                shape, _order, dtype = read(f)
+            total = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+        else:
+            with zipfile.ZipFile(path) as zf:
+                total = sum(info.file_size for info in zf.infolist())
+    except (OSError, zipfile.BadZipFile, ValueError, TypeError) as exc:
+        ctx.fail(field, f"cannot read {what} as an {path.suffix.lower()}: {exc}")
     if total > MAX_ARCHIVE_BYTES:
         ctx.fail(field, f"{what} holds {fmt_bytes(total)} of arrays once decompressed ({fmt_bytes(path.stat().st_size)}"
                         f" on disk); archives are limited to {fmt_bytes(MAX_ARCHIVE_BYTES)}")

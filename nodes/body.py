@@ -28,7 +28,7 @@ def _file(ctx, field: str, value: str) -> Path:
         path = ctx.asset(value)
     except NodeError as exc:
         ctx.fail(field, exc.problem.message)
-    if path.suffix.lower() == ".npz":
+    if path.suffix.lower() in (".npz", ".npy"):
         check_archive(ctx, field, path, repr(value))  # refused before numpy inflates it
     return path
 

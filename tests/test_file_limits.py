@@ -132,6 +132,12 @@ def test_an_npz_that_inflates_past_the_limit_is_refused_with_the_figure(tmp_path
         _npz_claiming(tmp_path / "body.npz", {k: npz[k] for k in npz.files}, 3_600_000_000)
     err = error_of(loader(tmp_path, "LoadBodyModel", "body.npz"))
     assert err.problem.field == "file" and "3.4 GiB" in err.problem.message
+    with open(tmp_path / "points.npy", "wb") as f:  # keypoints whose header claims 1.4 TB and holds nothing
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False,
+                                                 "shape": (2_000_000_000, 24, 3)})
+    s = loader(tmp_path, "LoadKeypoints", "points.npy")
+    err = error_of(s)
+    assert err.problem.field == "file" and "TiB" in err.problem.message, err
 
 
 def cow_render(**raster):
