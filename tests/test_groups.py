@@ -295,3 +295,52 @@ def test_a_muted_group_mutes_its_nodes_and_a_group_cannot_be_bypassed():
     s.graph.nodes["g1"].mode = "bypass"
     assert [str(p) for p in s.validate()] == ["g1.mode: a group cannot be bypassed; bypass nodes inside it, "
                                               "or mute it"]
+
+
+# ------------------------------------------------------------------------------------------- editing, CLI
+
+
+def test_group_nodes_then_ungroup_keeps_what_the_graph_computes():
+    from nodegraph.grouping import group_nodes, ungroup
+    from test_engine import chain_graph
+    s = chain_graph()  # a -> b (x2) -> c (x3); a -> side (x5)
+    s.executor.registry = REGISTRY
+    for i, n in enumerate(s.nodes.values()):
+        n.ui["pos"] = [100 * i, 10 * i]
+    before = {k: v["out"].tolist() for k, v in s.run(device="cpu").items()}
+    gid = group_nodes(s.graph, ["b", "c"], "twice", params=["b.factor"])
+    definition = s.graph.definitions["twice"]
+    assert [(e.name, e.targets) for e in definition.inputs] == [("x", [("b", "x")])]
+    assert [(e.name, e.targets) for e in definition.outputs] == []  # nothing outside read c
+    assert definition.nodes["b"].ui["pos"] == [0, 0] and definition.nodes["c"].ui["pos"] == [100, 10]
+    assert s.nodes[gid].ui["pos"] == [100, 10] and s.nodes[gid].type == "group:twice"
+    out = s.run(device="cpu")
+    assert out[f"{gid}/c"]["out"].tolist() == before["c"] and out["side"]["out"].tolist() == before["side"]
+    assert s.executor.counts["a"] == 1  # the cache carried across: a is unchanged
+    assert loads(s.dumps()).dumps() == s.dumps()
+    s.set_param(gid, "factor", 4.0)
+    ids = ungroup(s.graph, gid)
+    assert sorted(ids) == ["b", "c"] and s.nodes["b"].params["factor"] == 4.0
+    assert s.nodes["c"].ui["pos"] == [200, 20]
+    assert s.run(device="cpu")["c"]["out"].tolist() == [x * 2 for x in before["c"]]
+    with pytest.raises(ValueError):
+        group_nodes(s.graph, ["b"], "twice")  # the name is taken
+
+
+def test_cli_runs_a_graph_with_groups(tmp_path):
+    from test_cli import nodegraph_cli
+    path = tmp_path / "groups.json"
+    two_instances().save(path)
+    out = tmp_path / "out"
+    result = nodegraph_cli("run", str(path), "--out", str(out), "--device", "cpu", "--set", "g2.f=4")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["nodes"]) == {"a", "g1/s1", "g1/s2", "g2/s1", "g2/s2", "after"}
+    finished = [json.loads(l) for l in (out / "events.jsonl").read_text().splitlines()]
+    summaries = {e["node"]: e["outputs"]["out"] for e in finished if e["type"] == "node_finished"}
+    assert summaries["g2/s2"]["max"] == 24.0  # 2 * 4 * 3
+    bad = two_instances()
+    bad.set_param("g1", "f", "big")
+    bad.save(path)
+    result = nodegraph_cli("validate", str(path))
+    assert result.returncode == 2 and "g1/s1.factor" in result.stderr
