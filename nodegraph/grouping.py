@@ -122,3 +122,17 @@ def ungroup(graph: Graph, instance_id: str) -> list[str]:
             links.append(link)
     graph.links = links
     return list(ids.values())
+
+
+def needed_definitions(graph: Graph, name: str) -> dict[str, Definition]:
+    """Definition ``name`` and every definition it uses, nested ones included: what a copy of the group
+    carries into another graph (the library's groups)."""
+    out: dict[str, Definition] = {}
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in out or current not in graph.definitions:
+            continue
+        out[current] = graph.definitions[current]
+        todo += [n.group for n in out[current].nodes.values() if n.group is not None]
+    return out

@@ -8,13 +8,15 @@ import { Api, EventSocket } from "nodegraph-ui/api.js";
 import { Catalogue, History, docToFlow, downstream, emptyDoc, flowToDoc, freshId, linkProblem, makeEdge } from "nodegraph-ui/model.js";
 import { COMPACT_BELOW, FLOW_ID, GraphNode, categoryColor, fmtSeconds } from "nodegraph-ui/node.js";
 import { Palette, QuickAdd } from "nodegraph-ui/palette.js";
+import { GroupBar, GroupDialog, GroupsMixin } from "nodegraph-ui/groups.js";
 import { summaryLines } from "nodegraph-ui/summary.js";
 
 const IS_TYPING = (el) => el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.isContentEditable);
 
 export default {
   name: "NodegraphEditor",
-  components: { VueFlow, MiniMap, Palette, QuickAdd },
+  components: { VueFlow, MiniMap, Palette, QuickAdd, GroupBar, GroupDialog },
+  mixins: [GroupsMixin],
   props: { token: String },
   setup() {
     const flow = useVueFlow(FLOW_ID);
@@ -75,6 +77,7 @@ export default {
       this.libraryDir = info.library_dir || "";
       this.dirty = info.dirty;
       this.setProblems(info.problems);
+      this.loadLibraryGroups();
       if (info.startup_problems && info.startup_problems.length)
         this.notify(`Could not open the start graph: ${info.startup_problems[0].message}`, "error");
     } catch (e) {
@@ -102,13 +105,13 @@ export default {
   methods: {
     // ------------------------------------------------------------------ document
     doc() {
-      return flowToDoc(this.meta, this.flow.nodes.value, this.links());
+      return this.assembleDoc(flowToDoc(this.meta, this.flow.nodes.value, this.links()));
     },
     links() {
       return this.pendingEdges || this.flow.edges.value;
     },
     applyDoc(doc, { fit = false, resetHistory = false, keepRun = false } = {}) {
-      const { nodes, edges } = docToFlow(doc, this.catalogue);
+      const { nodes, edges } = docToFlow(this.adoptDoc(doc), this.catalogue);
       if (fit && nodes.length) this.preFit(nodes);  // draw at the final zoom at once (level of detail)
       this.meta = { name: doc.name, description: doc.description || "", seed: doc.seed || 0, ui: doc.ui || {} };
       this.flow.setNodes(nodes);
@@ -231,7 +234,7 @@ export default {
       const byNode = {};
       const graph = [];
       for (const p of list || []) {
-        if (p.node && this.flow.findNode(p.node)) (byNode[p.node] = byNode[p.node] || []).push(p);
+        if (p.node && this.flow.findNode(this.localId(p.node) || "")) (byNode[p.node] = byNode[p.node] || []).push(p);
         else graph.push(p);
       }
       this.problems = byNode;
@@ -240,7 +243,7 @@ export default {
     markStale(ids) {
       const all = downstream(ids, this.links());
       const run = { ...this.run };
-      for (const id of all) if (run[id]) run[id] = { ...run[id], state: "stale", progress: null };
+      for (const id of [...all].map((x) => this.flatId(x))) if (run[id]) run[id] = { ...run[id], state: "stale", progress: null };
       this.run = run;
     },
     async confirmDiscard() {
@@ -258,7 +261,8 @@ export default {
       const spec = this.catalogue.spec(type);
       if (!spec) return null;
       const taken = new Set(this.flow.nodes.value.map((n) => n.id));
-      const id = freshId(spec.name, taken);
+      if (spec.library) this.importLibraryGroup(spec);
+      const id = freshId(spec.group || spec.name, taken);
       if (!position) {
         const el = this.$refs.canvas.getBoundingClientRect();
         position = this.flow.screenToFlowCoordinate({ x: el.left + el.width / 2 - 120, y: el.top + el.height / 3 });
@@ -368,6 +372,7 @@ export default {
       if (mod && k === "s") { e.preventDefault(); this.save(); return; }
       if (mod && k === "enter") { e.preventDefault(); this.startRun(); return; }
       if (IS_TYPING(document.activeElement) || Object.values(this.dialogs).some((d) => d)) return;
+      if (this.groupKey(e)) return;
       if (mod && k === "z" && !e.shiftKey) { e.preventDefault(); this.undo(); }
       else if (mod && (k === "y" || (k === "z" && e.shiftKey))) { e.preventDefault(); this.redo(); }
       else if (mod && k === "c") this.copy();
@@ -484,7 +489,7 @@ export default {
         } else this.notify(`Cannot run: ${e.message}`, "error");
       }
     },
-    runTo(id) { this.startRun([id]); },
+    runTo(id) { this.startRun([this.flatId(id)]); },
     async stopRun() {
       await this.api.post("/stop");
       this.runInfo = "stopping…";
@@ -700,17 +705,19 @@ export default {
     </header>
     <div v-if="loadError" class="ng-fatal">{{ loadError }}</div>
     <div class="ng-main" v-if="ready">
-      <Palette :catalogue="catalogue" @add="t => addNode(t)"/>
+      <Palette :catalogue="catalogue" :key="groupsTick" @add="t => addNode(t)"/>
       <div class="ng-canvas" ref="canvas" @drop="onDrop" @dragover.prevent @dblclick="onDblClick">
         <VueFlow :id="flowId" :node-types="nodeTypes" :min-zoom="0.1" :max-zoom="2.5" :zoom-on-double-click="false"
                  :delete-key-code="null" :connect-on-click="false" :is-valid-connection="validConnection"
                  :selection-key-code="'Shift'" :multi-selection-key-code="['Control', 'Meta']"
                  :snap-to-grid="false" :default-edge-options="{type: 'default'}" :elevate-edges-on-select="true"
-                 @connect="onConnect" @connect-end="onConnectEnd" @node-drag-stop="commit()"
+                 @connect="onConnect" @connect-end="onConnectEnd" @node-drag-stop="commit()" @node-double-click="e => enterGroup(e.node.id)"
                  @selection-change="onSelection" @nodes-initialized="afterLayout" @move-end="onMoveEnd" @nodes-change="onSelection" class="ng-flow">
           <MiniMap v-if="showMap" pannable zoomable :node-color="n => color(catalogue.spec(n.data.type)?.category || '?')"
                    mask-color="rgba(10,12,18,0.7)" class="ng-minimap"/>
         </VueFlow>
+        <GroupBar/>
+        <GroupDialog v-if="groupDialog" :state="groupDialog" @done="s => groupSelected(s.name, s.ids, s.chosen)" @cancel="groupDialog = null"/>
         <div v-if="hint" class="ng-hint" role="alert">✕ {{ hint }}</div>
         <QuickAdd v-if="quick" :catalogue="catalogue" :x="quick.x" :y="quick.y" @add="quickAdd" @close="quick = null"/>
         <div v-if="graphProblems.length" class="ng-banner">

@@ -1,0 +1,132 @@
+"""Groups, bypass and mute in the editor, in headless Chromium with real clicks and keys: group a selection,
+enter the group, edit inside it, leave by the breadcrumb, run, bypass and mute a node, ungroup, save a group to
+the library and use it from the palette. One page, in file order, like a user's session."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from editor_server import EditorServer, make_library
+from test_editor_browser import ARGS, CHROMIUM, doc_on_server, node, run_and_wait, set_input, sync_api
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("groups-browser")
+    srv = EditorServer(tmp, make_library(tmp) / "toy.json").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 900})
+        page.errors = []
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        page.on("dialog", lambda d: d.accept())
+        page.set_default_timeout(15000)
+        page.goto(server.url)
+        page.wait_for_selector("[data-node-id=opt]")
+        yield page
+        browser.close()
+
+
+def select(page, *ids: str) -> None:
+    node(page, ids[0]).locator(".ng-head").click()
+    for i in ids[1:]:
+        node(page, i).locator(".ng-head").click(modifiers=["Control"])
+
+
+def test_group_a_selection_with_an_exposed_param(page, server):
+    select(page, "target", "scaled")
+    page.keyboard.press("Control+g")
+    dialog = page.get_by_role("dialog", name="Group nodes")
+    dialog.get_by_label("Group name").fill("prep")
+    dialog.locator("label", has_text="scaled.factor").locator("input").check()
+    dialog.get_by_label("Make the group").click()
+    node(page, "prep1").wait_for()
+    assert node(page, "target").count() == 0 and node(page, "scaled").count() == 0
+    doc = doc_on_server(server, lambda d: "prep" in d.get("definitions", {}))
+    definition = doc["definitions"]["prep"]
+    assert doc["format"] == "nodegraph/2"
+    assert {n["id"] for n in definition["nodes"]} == {"target", "scaled"}
+    assert definition["outputs"] == [{"name": "out", "from": ["scaled", "out"]}]
+    assert definition["params"] == [{"name": "factor", "to": [["scaled", "factor"]]}]
+    assert {tuple(l["to"]) for l in doc["links"] if l["from"] == ["prep1", "out"]} == {("w", "like"), ("mse", "b")}
+    # the instance draws the exposed port and param, and the palette offers the group
+    assert node(page, "prep1").locator("[data-port=out]").count() == 1
+    assert page.locator(".ng-palette-item[data-type='group:prep']").count() == 1
+    assert not page.errors
+
+
+def test_run_a_graph_with_a_group_and_see_its_state(page, server):
+    assert "done" in run_and_wait(page)
+    badge = node(page, "prep1").locator(".ng-badge")
+    assert badge.get_attribute("data-state") in ("done", "cached")
+
+
+def test_enter_edit_and_leave_a_group(page, server):
+    node(page, "prep1").locator(".ng-head").dblclick()
+    node(page, "scaled").wait_for()
+    crumbs = page.locator("[data-role=breadcrumb]")
+    assert "prep" in crumbs.inner_text() and node(page, "opt").count() == 0
+    # inside, nodes show the states of this instance's nodes (flat ids prep1/...)
+    assert node(page, "scaled").locator(".ng-badge").get_attribute("data-state") in ("done", "cached")
+    set_input(node(page, "scaled").locator("input[type=number]").first, "3")
+    doc = doc_on_server(server, lambda d: d["definitions"]["prep"]["nodes"][1]["params"].get("factor") == 3.0
+                        or d["definitions"]["prep"]["nodes"][0]["params"].get("factor") == 3.0)
+    scaled = next(n for n in doc["definitions"]["prep"]["nodes"] if n["id"] == "scaled")
+    assert scaled["params"]["factor"] == 3.0
+    assert {n["id"] for n in doc["nodes"]} >= {"prep1", "opt"}  # the graph's own nodes are kept while inside
+    crumbs.locator("a").first.click()
+    node(page, "opt").wait_for()
+    assert node(page, "scaled").count() == 0
+    assert "done" in run_and_wait(page)
+    assert not page.errors
+
+
+def test_bypass_and_mute_from_the_node_and_the_keyboard(page, server):
+    node(page, "w").get_by_label("bypass").click()
+    assert "ng-mode-bypass" in node(page, "w").get_attribute("class")
+    doc = doc_on_server(server, lambda d: any(n.get("mode") for n in d["nodes"]))
+    assert next(n for n in doc["nodes"] if n["id"] == "w")["mode"] == "bypass"
+    node(page, "w").get_by_label("bypass").click()  # off again
+    select(page, "mse")
+    page.keyboard.press("Control+m")
+    assert "ng-mode-mute" in node(page, "mse").get_attribute("class")
+    doc = doc_on_server(server, lambda d: any(n.get("mode") == "mute" for n in d["nodes"]))
+    assert {n["id"]: n.get("mode") for n in doc["nodes"]}["mse"] == "mute"
+    assert {n["id"]: n.get("mode") for n in doc["nodes"]}["w"] is None
+    page.keyboard.press("Control+m")
+    doc = doc_on_server(server, lambda d: not any(n.get("mode") for n in d["nodes"]))
+    assert not any(n.get("mode") for n in doc["nodes"])
+
+
+def test_save_a_group_to_the_library_ungroup_and_reuse_it(page, server):
+    select(page, "prep1")
+    page.get_by_label("Save the group to the library").click()
+    deadline = time.monotonic() + 5
+    while not (server.graph.parent / "groups" / "prep.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert (server.graph.parent / "groups" / "prep.json").exists()
+    page.keyboard.press("Control+Shift+g")
+    node(page, "scaled").wait_for()
+    doc = doc_on_server(server, lambda d: any(n["id"] == "scaled" for n in d["nodes"]))
+    assert next(n for n in doc["nodes"] if n["id"] == "scaled")["params"]["factor"] == 3.0
+    assert not any(n["type"].startswith("group:") for n in doc["nodes"])
+    # a new graph: the library's group is in the palette and brings its definition along
+    page.get_by_role("button", name="File").click()
+    page.get_by_text("New", exact=True).click()
+    page.wait_for_function("document.querySelectorAll('[data-node-id]').length === 0")
+    item = page.locator(".ng-palette-item[data-type='group:prep']")
+    item.wait_for()
+    item.dblclick()
+    node(page, "prep1").wait_for()
+    doc = doc_on_server(server, lambda d: "prep" in d.get("definitions", {}))
+    assert [n["type"] for n in doc["nodes"]] == ["group:prep"] and "prep" in doc["definitions"]
+    assert not page.errors
