@@ -344,3 +344,42 @@ def test_cli_runs_a_graph_with_groups(tmp_path):
     bad.save(path)
     result = nodegraph_cli("validate", str(path))
     assert result.returncode == 2 and "g1/s1.factor" in result.stderr
+
+
+# ------------------------------------------------------------------------------------------- example, library
+
+
+def test_the_three_views_example_renders_the_tutorial_view_in_its_front_instance(graphs_dir, tmp_path):
+    """The group reproduces the tutorial's pipeline: its front instance renders what render_textured_cow does."""
+    three = nodegraph.load(graphs_dir / "render_three_views.json")
+    assert three.validate() == [] and "--set raster.image_size=" in three.description
+    three.set_params({"raster.image_size": 32})
+    out = three.run(device="cpu", out_dir=tmp_path)
+    cow = nodegraph.load(graphs_dir / "render_textured_cow.json")
+    cow.set_params({"raster.image_size": 32})
+    reference = cow.run(device="cpu", out_dir=tmp_path / "cow")["render"]["images"]
+    assert torch.equal(out["front/render"]["images"], reference)
+    assert not torch.equal(out["left/render"]["images"], reference)
+    assert (tmp_path / "three_views.png").is_file()
+    assert three.executor.counts["cow"] == 1  # one mesh load feeds all three instances
+
+
+def test_library_saves_a_group_with_what_it_uses_and_lists_it(tmp_path):
+    from nodegraph.server.library import Library, PathRefused
+    outer = {"nodes": [{"id": "inner", "type": "group:scale2", "params": {}}], "links": [],
+             "inputs": [{"name": "x", "to": [["inner", "x"]]}], "outputs": [{"name": "out", "from": ["inner", "out"]}],
+             "params": []}
+    d = doc([{"id": "o", "type": "group:outer", "params": {}}], [],
+            {"scale2": SCALE2, "outer": outer, "unused": SCALE2})
+    library = Library(tmp_path / "lib")
+    path = library.save_group("outer", d)
+    assert path == (tmp_path / "lib" / "groups" / "outer.json").resolve()
+    listed = library.groups()
+    assert [g["name"] for g in listed] == ["outer"]
+    assert set(listed[0]["definitions"]) == {"outer", "scale2"}  # what it uses, not the unused one
+    assert library.list("library") == []  # groups are not graphs to open
+    with pytest.raises(ValueError):
+        library.save_group("missing", d)
+    d["definitions"]["../x"] = SCALE2
+    with pytest.raises((PathRefused, GraphError)):
+        library.save_group("../x", d)

@@ -178,7 +178,7 @@ export const GroupsMixin = {
     adoptDoc(doc) {
       // Keep what the canvas does not show (format, definitions, and the graph's own nodes while inside a
       // group); return the scene the canvas shows: the graph, or the definition of the innermost scope.
-      this.gdoc.format = doc.format;
+      this.gdoc.format = "format" in doc ? doc.format : null;  // null: a file without one (the oldest)
       this.gdoc.definitions = clone(doc.definitions || {});
       while (this.scopes.length && !this.gdoc.definitions[this.scopes[this.scopes.length - 1].name]) this.scopes.pop();
       this.refreshGroupSpecs();
@@ -199,7 +199,7 @@ export const GroupsMixin = {
       const out = { ...doc };
       if (Object.keys(defs).length) out.definitions = defs;
       const v2 = Object.keys(defs).length || (out.nodes || []).some((n) => n.mode);
-      out.format = v2 ? FORMAT2 : (this.gdoc.format === undefined ? FORMAT2 : this.gdoc.format);
+      out.format = v2 || this.gdoc.format === undefined ? FORMAT2 : this.gdoc.format;
       if (out.format == null) delete out.format;
       return out;
     },
