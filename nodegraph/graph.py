@@ -141,7 +141,10 @@ class Graph:
         for key, value in overrides.items():
             node_id, _, name = key.partition(".")
             if node_id not in self.nodes or not name:
-                problems.append(Problem(node_id or key, name or None, f"cannot set {key!r}: no such node"))
+                inside = node_id.split("/")[0] if "/" in node_id else None
+                why = (f"{node_id!r} is inside the group instance {inside!r}: set one of its exposed params "
+                       f"({inside}.<param>) or edit the definition" if inside in self.nodes else "no such node")
+                problems.append(Problem(node_id or key, name or None, f"cannot set {key!r}: {why}"))
                 continue
             self.nodes[node_id].params[name] = value
         if problems:

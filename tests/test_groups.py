@@ -135,6 +135,8 @@ def test_problems_and_node_errors_name_the_path():
     shown = [str(p) for p in s.validate()]
     assert any(p.startswith("g1/s1.factor:") for p in shown), shown
     assert any(p.startswith("g2.nope:") and "exposes ['f']" in p for p in shown), shown
+    with pytest.raises(GraphError, match="inside the group instance 'g1'"):
+        s.set_params({"g1/s1.factor": 3.0})
     # a link to a port the group does not expose, and a group that does not exist
     bad = session(doc([{"id": "a", "type": "ToyConst", "params": {}},
                        {"id": "g", "type": "group:scale2", "params": {}},

@@ -68,6 +68,13 @@ def test_run_a_graph_with_a_group_and_see_its_state(page, server):
     assert "done" in run_and_wait(page)
     badge = node(page, "prep1").locator(".ng-badge")
     assert badge.get_attribute("data-state") in ("done", "cached")
+    # editing the instance's exposed param marks what is inside it as edited
+    set_input(node(page, "prep1").locator("[data-param=factor] input[type=number]"), "2.5")
+    assert badge.get_attribute("data-state") == "stale"
+    doc = doc_on_server(server, lambda d: any(n["params"].get("factor") == 2.5 for n in d["nodes"]))
+    assert next(n for n in doc["nodes"] if n["id"] == "prep1")["params"] == {"factor": 2.5}
+    assert "done" in run_and_wait(page)
+    assert badge.get_attribute("data-state") == "done"
 
 
 def test_enter_edit_and_leave_a_group(page, server):
@@ -86,6 +93,10 @@ def test_enter_edit_and_leave_a_group(page, server):
     crumbs.locator("a").first.click()
     node(page, "opt").wait_for()
     assert node(page, "scaled").count() == 0
+    node(page, "prep1").locator(".ng-head").dblclick()  # in again, and out with Escape
+    node(page, "scaled").wait_for()
+    page.keyboard.press("Escape")
+    node(page, "opt").wait_for()
     assert "done" in run_and_wait(page)
     assert not page.errors
 
@@ -117,7 +128,8 @@ def test_save_a_group_to_the_library_ungroup_and_reuse_it(page, server):
     page.keyboard.press("Control+Shift+g")
     node(page, "scaled").wait_for()
     doc = doc_on_server(server, lambda d: any(n["id"] == "scaled" for n in d["nodes"]))
-    assert next(n for n in doc["nodes"] if n["id"] == "scaled")["params"]["factor"] == 3.0
+    # the instance's own param (2.5) wins over the definition's value (3) it was edited to inside
+    assert next(n for n in doc["nodes"] if n["id"] == "scaled")["params"]["factor"] == 2.5
     assert not any(n["type"].startswith("group:") for n in doc["nodes"])
     # a new graph: the library's group is in the palette and brings its definition along
     page.get_by_role("button", name="File").click()

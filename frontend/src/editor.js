@@ -111,7 +111,7 @@ export default {
       return this.pendingEdges || this.flow.edges.value;
     },
     applyDoc(doc, { fit = false, resetHistory = false, keepRun = false } = {}) {
-      const { nodes, edges } = docToFlow(this.adoptDoc(doc), this.catalogue);
+      const { nodes, edges } = docToFlow(this.adoptDoc(doc, resetHistory), this.catalogue);
       if (fit && nodes.length) this.preFit(nodes);  // draw at the final zoom at once (level of detail)
       this.meta = { name: doc.name, description: doc.description || "", seed: doc.seed || 0, ui: doc.ui || {} };
       this.flow.setNodes(nodes);
@@ -243,7 +243,9 @@ export default {
     markStale(ids) {
       const all = downstream(ids, this.links());
       const run = { ...this.run };
-      for (const id of [...all].map((x) => this.flatId(x))) if (run[id]) run[id] = { ...run[id], state: "stale", progress: null };
+      const flats = [...all].map((x) => this.flatId(x));  // and what is inside an edited group instance
+      for (const id of Object.keys(run))
+        if (flats.some((f) => id === f || id.startsWith(f + "/"))) run[id] = { ...run[id], state: "stale", progress: null };
       this.run = run;
     },
     async confirmDiscard() {
@@ -327,9 +329,10 @@ export default {
       const nodes = this.flow.getSelectedNodes.value;
       if (!nodes.length) return;
       const ids = new Set(nodes.map((n) => n.id));
-      const doc = this.doc();
+      const doc = this.sceneDoc();  // the nodes on the canvas (a group's, when one is entered)
       this.clipboard = { nodes: doc.nodes.filter((n) => ids.has(n.id)),
                          links: doc.links.filter((l) => ids.has(l.from[0]) && ids.has(l.to[0])) };
+      this.clipboard.definitions = this.clipDefinitions(this.clipboard.nodes);
       try { localStorage.setItem("nodegraph-clipboard", JSON.stringify(this.clipboard)); } catch (e) { /* private mode */ }
       this.notify(`Copied ${nodes.length} node${nodes.length > 1 ? "s" : ""}`);
     },
@@ -337,6 +340,7 @@ export default {
       let clip = this.clipboard;
       try { clip = JSON.parse(localStorage.getItem("nodegraph-clipboard")) || clip; } catch (e) { /* keep */ }
       if (!clip || !clip.nodes.length) return;
+      this.pasteDefinitions(clip);
       const taken = new Set(this.flow.nodes.value.map((n) => n.id));
       const rename = {};
       for (const n of clip.nodes) { rename[n.id] = freshId(n.type, taken); taken.add(rename[n.id]); }

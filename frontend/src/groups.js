@@ -7,6 +7,7 @@
 // ("view1/raster"); a node inside a scope reads them under the path of the instance that was entered.
 // Pure document functions first (mirroring nodegraph/groups.py and nodegraph/grouping.py), then the
 // editor's mixin and two small components.
+import { flowToDoc } from "nodegraph-ui/model.js";
 export const GROUP_PREFIX = "group:";
 export const FORMAT2 = "nodegraph/2";
 export const MODES = ["bypass", "mute"];
@@ -175,9 +176,11 @@ export const GroupsMixin = {
   },
   methods: {
     // ---- the document across scopes
-    adoptDoc(doc) {
+    adoptDoc(doc, fresh = false) {
       // Keep what the canvas does not show (format, definitions, and the graph's own nodes while inside a
       // group); return the scene the canvas shows: the graph, or the definition of the innermost scope.
+      // A fresh document (opened, new) is shown from its top.
+      if (fresh) this.scopes = [];
       this.gdoc.format = "format" in doc ? doc.format : null;  // null: a file without one (the oldest)
       this.gdoc.definitions = clone(doc.definitions || {});
       while (this.scopes.length && !this.gdoc.definitions[this.scopes[this.scopes.length - 1].name]) this.scopes.pop();
@@ -228,6 +231,23 @@ export const GroupsMixin = {
       for (const [name, def] of Object.entries(spec.library.definitions))
         if (!this.gdoc.definitions[name]) this.gdoc.definitions[name] = clone(def);
       this.refreshGroupSpecs();
+    },
+    sceneDoc() {
+      // The canvas as document nodes and links (the graph's, or the entered group's).
+      const { meta } = this;
+      return flowToDoc(meta, this.flow.nodes.value, this.links());
+    },
+    clipDefinitions(nodes) {
+      // Copied group instances carry their definitions, so they paste into another graph (or tab).
+      const out = {};
+      for (const n of nodes) { const g = groupName(n.type); if (g) Object.assign(out, neededDefinitions(this.gdoc.definitions, g)); }
+      return out;
+    },
+    pasteDefinitions(clip) {
+      let added = false;
+      for (const [name, def] of Object.entries(clip.definitions || {}))
+        if (!this.gdoc.definitions[name]) { this.gdoc.definitions[name] = clone(def); added = true; }
+      if (added) this.refreshGroupSpecs();
     },
     // ---- ids: flat path ids of the engine <-> the canvas
     flatId(id) { return this.scopePrefix + id; },
@@ -324,14 +344,17 @@ export const GroupsMixin = {
       this.commit();
     },
     groupKey(e) {
-      // Ctrl+B bypass, Ctrl+M mute, Ctrl+G group, Ctrl+Shift+G ungroup; true when handled.
+      // Ctrl+B bypass, Ctrl+M mute, Ctrl+G group, Ctrl+Shift+G ungroup, Ctrl+E enter, Escape leaves; true
+      // when handled.
       const mod = e.ctrlKey || e.metaKey;
       const k = e.key.toLowerCase();
+      if (e.key === "Escape" && this.scopes.length && !this.quick && !this.groupDialog) { this.leaveGroup(); return true; }
       if (!mod) return false;
       if (k === "b") this.toggleMode("bypass");
       else if (k === "m") this.toggleMode("mute");
       else if (k === "g" && e.shiftKey) this.ungroupSelected();
       else if (k === "g") this.openGroupDialog();
+      else if (k === "e" && this.selectedId) this.enterGroup(this.selectedId);
       else return false;
       e.preventDefault();
       return true;
@@ -341,10 +364,8 @@ export const GroupsMixin = {
 
 function flowScene(ed) {
   // The scene on the canvas as document nodes and links.
-  const doc = ed.doc();
-  if (!ed.scopes.length) return { nodes: doc.nodes, links: doc.links };
-  const def = doc.definitions[ed.scopes[ed.scopes.length - 1].name];
-  return { nodes: def.nodes, links: def.links };
+  const { nodes, links } = ed.sceneDoc();
+  return { nodes, links };
 }
 
 // The breadcrumb and the group actions, over the canvas.
@@ -359,7 +380,7 @@ export const GroupBar = {
     },
   },
   template: `
-  <div class="ng-groupbar">
+  <div v-if="ng.scopes.length || ng.selection.length" class="ng-groupbar">
     <span class="ng-crumbs" data-role="breadcrumb">
       <a class="ng-link" :class="{'ng-crumb-here': !ng.scopes.length}" @click="ng.leaveGroup(0)">{{ ng.meta.name || 'graph' }}</a>
       <template v-for="(s, i) in ng.scopes" :key="i">
