@@ -89,16 +89,21 @@ def test_new_format_round_trips_and_old_files_keep_their_format(tmp_path):
     assert any("definitions.x.colour" in p and "unknown definition key" in p for p in shown)
 
 
-def test_fmt_keeps_groups_and_modes(tmp_path):
+def test_fmt_keeps_groups_and_modes_and_lays_out_inside_definitions(tmp_path):
     from nodegraph.cli import main
     d = two_instances().to_json()
     d["nodes"][3]["mode"] = "bypass"
     path = tmp_path / "g.json"
-    path.write_text(json.dumps(d))  # not canonical
+    path.write_text(json.dumps(d))  # not canonical, and the definition's nodes have no positions
     assert main(["fmt", str(path)]) == 0
     again = json.loads(path.read_text())
-    assert again["definitions"] == d["definitions"] and again["nodes"][3]["mode"] == "bypass"
+    assert again["nodes"][3]["mode"] == "bypass"
+    ours, theirs = again["definitions"]["scale2"], d["definitions"]["scale2"]
+    assert {k: ours[k] for k in ("inputs", "outputs", "params", "links")} == \
+        {k: theirs[k] for k in ("inputs", "outputs", "params", "links")}
+    assert [n["ui"]["pos"] for n in ours["nodes"]] == [[40, 40], [380, 40]]  # s1 -> s2, left to right
     assert nodegraph.graph.load(path).dumps() == path.read_text()
+    assert main(["fmt", str(path)]) == 0 and nodegraph.graph.load(path).dumps() == path.read_text()
 
 
 # ------------------------------------------------------------------------------------------- flattening
