@@ -721,7 +721,7 @@ export default {
                    mask-color="rgba(10,12,18,0.7)" class="ng-minimap"/>
         </VueFlow>
         <GroupBar/>
-        <GroupDialog v-if="groupDialog" :state="groupDialog" @done="s => groupSelected(s.name, s.ids, s.chosen)" @cancel="groupDialog = null"/>
+        <GroupDialog v-if="groupDialog" :state="groupDialog" @done="finishGroupDialog" @cancel="groupDialog = null"/>
         <div v-if="hint" class="ng-hint" role="alert">✕ {{ hint }}</div>
         <QuickAdd v-if="quick" :catalogue="catalogue" :x="quick.x" :y="quick.y" @add="quickAdd" @close="quick = null"/>
         <div v-if="graphProblems.length" class="ng-banner">

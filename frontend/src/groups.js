@@ -59,8 +59,10 @@ const unique = (name, taken) => {
 
 // Replace the nodes `ids` of the scene {nodes, links} by an instance of a new group `name`: every link that
 // crosses the selection becomes an exposed port (as nodegraph.grouping.group_nodes). Returns
-// {scene, definition, instanceId}.
-export function groupScene(scene, ids, name, params = [], instanceId = null) {
+// {scene, definition, instanceId}. `skip` = {inputs, outputs}: keys (see crossingPorts) not to expose; their
+// crossing links are dropped.
+export function groupScene(scene, ids, name, params = [], instanceId = null, skip = {}) {
+  const skipIn = new Set(skip.inputs || []), skipOut = new Set(skip.outputs || []);
   const inside = new Set(ids);
   const chosen = scene.nodes.filter((n) => inside.has(n.id));
   const x0 = Math.min(...chosen.map((n) => (n.ui && n.ui.pos ? n.ui.pos[0] : 0)));
@@ -77,6 +79,7 @@ export function groupScene(scene, ids, name, params = [], instanceId = null) {
     if (s && d) def.links.push(clone(l));
     else if (d) {
       const key = l.from.join(".");
+      if (skipIn.has(key)) continue;
       if (!ins.has(key)) {
         const e = { name: unique(l.to[1], inNames), to: [] };
         ins.set(key, e);
@@ -86,6 +89,7 @@ export function groupScene(scene, ids, name, params = [], instanceId = null) {
       ins.get(key).to.push([...l.to]);
     } else if (s) {
       const key = l.from.join(".");
+      if (skipOut.has(key)) continue;
       if (!outs.has(key)) {
         const e = { name: unique(l.from[1], outNames), from: [...l.from] };
         outs.set(key, e);
@@ -102,6 +106,23 @@ export function groupScene(scene, ids, name, params = [], instanceId = null) {
   const instance = { id, type: GROUP_PREFIX + name, params: {}, ui: { pos: [x0, y0] } };
   return { scene: { nodes: [...scene.nodes.filter((n) => !inside.has(n.id)), instance], links: [...kept, ...crossing] },
            definition: def, instanceId: id };
+}
+
+// The ports grouping `ids` would expose by default: one input per outside output read inside, one output per
+// inside output read outside, each {key: "node.port" of that output, label}.
+export function crossingPorts(scene, ids) {
+  const inside = new Set(ids);
+  const inputs = new Map(), outputs = new Map();
+  for (const l of scene.links) {
+    const s = inside.has(l.from[0]), d = inside.has(l.to[0]);
+    const key = l.from.join(".");
+    const into = s && !d ? outputs : d && !s ? inputs : null;
+    if (!into) continue;
+    if (!into.has(key)) into.set(key, { key, label: `${key} → ` });
+    const e = into.get(key);
+    e.label += (e.label.endsWith("→ ") ? "" : ", ") + l.to.join(".");
+  }
+  return { inputs: [...inputs.values()], outputs: [...outputs.values()] };
 }
 
 // The instance `id` of the scene replaced by copies of its definition's nodes (as nodegraph.grouping.ungroup).
@@ -295,15 +316,22 @@ export const GroupsMixin = {
         const spec = this.catalogue.spec(this.flow.findNode(id).data.type);
         for (const p of (spec ? spec.params : [])) params.push(`${id}.${p.name}`);
       }
-      this.groupDialog = { ids, name: `group${i}`, params, chosen: [] };
+      const ports = crossingPorts(flowScene(this), ids);
+      this.groupDialog = { ids, name: `group${i}`, params, chosen: [], ports,
+                           keepInputs: ports.inputs.map((p) => p.key), keepOutputs: ports.outputs.map((p) => p.key) };
     },
-    groupSelected(name, ids, params = []) {
+    finishGroupDialog(st) {
+      const skip = { inputs: st.ports.inputs.map((p) => p.key).filter((k) => !st.keepInputs.includes(k)),
+                     outputs: st.ports.outputs.map((p) => p.key).filter((k) => !st.keepOutputs.includes(k)) };
+      return this.groupSelected(st.name, st.ids, st.chosen, skip);
+    },
+    groupSelected(name, ids, params = [], skip = {}) {
       if (!name || name.includes("/") || (this.gdoc.definitions || {})[name]) {
         this.notify(`"${name}" is not a free group name`, "error");
         return null;
       }
       const scene = flowScene(this);
-      const { scene: next, definition, instanceId } = groupScene(scene, ids, name, params);
+      const { scene: next, definition, instanceId } = groupScene(scene, ids, name, params, null, skip);
       this.gdoc.definitions = { ...(this.gdoc.definitions || {}), [name]: definition };
       this.groupDialog = null;
       this.showScene(next);
@@ -411,7 +439,14 @@ export const GroupDialog = {
   <div class="ng-group-dialog" role="dialog" aria-label="Group nodes" @keydown.stop @mousedown.stop>
     <div class="ng-dialog-title">Group {{ state.ids.length }} node{{ state.ids.length > 1 ? 's' : '' }}</div>
     <label>Name <input v-model="state.name" aria-label="Group name" @keydown.enter="$emit('done', state)"></label>
-    <div class="ng-dim">Links crossing the selection become the group's inputs and outputs. Params to expose:</div>
+    <div class="ng-dim">Links crossing the selection become the group's inputs and outputs (untick one to drop its
+      links):</div>
+    <div class="ng-group-params" data-role="group-ports">
+      <label v-for="p in state.ports.inputs" :key="'in' + p.key"><input type="checkbox" :value="p.key" v-model="state.keepInputs"> in: {{ p.label }}</label>
+      <label v-for="p in state.ports.outputs" :key="'out' + p.key"><input type="checkbox" :value="p.key" v-model="state.keepOutputs"> out: {{ p.label }}</label>
+      <div v-if="!state.ports.inputs.length && !state.ports.outputs.length" class="ng-dim">no link crosses the selection</div>
+    </div>
+    <div class="ng-dim">Params to expose on the group:</div>
     <div class="ng-group-params">
       <label v-for="p in state.params" :key="p"><input type="checkbox" :value="p" v-model="state.chosen"> {{ p }}</label>
     </div>
