@@ -4,7 +4,8 @@ their place) and turn an instance back into plain nodes. The editor does the sam
 Grouping keeps behaviour: every link that crosses the selection's boundary becomes an exposed port of the
 group (one input per outside output it reads, feeding every inner port that read it; one output per inner
 output read from outside), and the instance is wired where the nodes were, so the graph computes the same
-values, now under path ids.
+values, now under path ids. These act on a graph's own nodes; the editor also groups inside an entered group,
+re-pointing what that group exposes through the new one.
 """
 from __future__ import annotations
 

@@ -185,3 +185,35 @@ def test_the_editor_groups_as_the_engine_does(page):
     spec = instance_spec(graph, "mid", REGISTRY)
     for key in ("name", "inputs", "outputs", "params", "doc"):
         assert got["spec"][key] == spec[key], key
+
+
+def test_a_group_inside_a_group(page, server):
+    """In the graph the last test made (one prep1 instance): group a node inside prep, enter both levels, run."""
+    node(page, "prep1").locator(".ng-head").dblclick()
+    node(page, "scaled").wait_for()
+    select(page, "scaled")
+    page.keyboard.press("Control+g")
+    dialog = page.get_by_role("dialog", name="Group nodes")
+    dialog.get_by_label("Group name").fill("inner")
+    dialog.get_by_label("Make the group").click()
+    node(page, "inner1").wait_for()
+    doc = doc_on_server(server, lambda d: "inner" in d.get("definitions", {}))
+    assert [n["type"] for n in doc["definitions"]["prep"]["nodes"]] == ["ToyConst", "group:inner"]
+    assert doc["definitions"]["prep"]["outputs"] == [{"name": "out", "from": ["inner1", "out"]}]
+    assert doc["definitions"]["prep"]["params"] == [{"name": "factor", "to": [["inner1", "factor"]]}]
+    assert doc["definitions"]["inner"]["params"] == [{"name": "factor", "to": [["scaled", "factor"]]}]
+    assert doc["definitions"]["inner"]["inputs"] == [{"name": "x", "to": [["scaled", "x"]]}]
+    node(page, "inner1").locator(".ng-head").dblclick()
+    node(page, "scaled").wait_for()
+    crumbs = page.locator("[data-role=breadcrumb] a")
+    assert crumbs.count() == 3 and "inner" in crumbs.nth(2).inner_text()
+    assert run_ok(page, server)
+    states = server.api("GET", "/status").json()["nodes"]
+    assert states["prep1/inner1/scaled"]["state"] == "done"
+    assert node(page, "scaled").locator(".ng-badge").get_attribute("data-state") == "done"
+    page.keyboard.press("Escape")
+    node(page, "inner1").wait_for()
+    page.keyboard.press("Escape")
+    node(page, "prep1").wait_for()
+    assert page.locator("[data-role=breadcrumb]").count() == 0 or crumbs.count() == 1
+    assert not page.errors

@@ -59,9 +59,11 @@ const unique = (name, taken) => {
 
 // Replace the nodes `ids` of the scene {nodes, links} by an instance of a new group `name`: every link that
 // crosses the selection becomes an exposed port (as nodegraph.grouping.group_nodes). Returns
-// {scene, definition, instanceId}. `skip` = {inputs, outputs}: keys (see crossingPorts) not to expose; their
-// crossing links are dropped.
-export function groupScene(scene, ids, name, params = [], instanceId = null, skip = {}) {
+// {scene, definition, instanceId, exposed}. `skip` = {inputs, outputs}: keys (see crossingPorts) not to expose;
+// their crossing links are dropped. Inside a group, `exposed` is what that group exposes ({inputs, outputs,
+// params}): ports and params of it that map to grouped nodes cross the boundary too, and are re-pointed through
+// the new group (returned as `exposed`).
+export function groupScene(scene, ids, name, params = [], instanceId = null, skip = {}, exposed = null) {
   const skipIn = new Set(skip.inputs || []), skipOut = new Set(skip.outputs || []);
   const inside = new Set(ids);
   const chosen = scene.nodes.filter((n) => inside.has(n.id));
@@ -103,9 +105,44 @@ export function groupScene(scene, ids, name, params = [], instanceId = null, ski
     const [node, param] = item.split(".");
     if (inside.has(node) && param) def.params.push({ name: unique(param, paramNames), to: [[node, param]] });
   }
+  const outer = exposed ? clone(exposed) : null;
+  if (outer) {
+    for (const e of outer.outputs || []) {
+      if (!inside.has(e.from[0])) continue;
+      const key = e.from.join(".");
+      if (!outs.has(key)) {
+        const o = { name: unique(e.from[1], outNames), from: [...e.from] };
+        outs.set(key, o);
+        def.outputs.push(o);
+      }
+      e.from = [id, outs.get(key).name];
+    }
+    for (const e of outer.inputs || []) {
+      const to = [];
+      let through = null;
+      for (const t of e.to) {
+        if (!inside.has(t[0])) { to.push(t); continue; }
+        if (!through) {
+          through = { name: unique(e.name, inNames), to: [] };
+          def.inputs.push(through);
+          to.push([id, through.name]);
+        }
+        through.to.push([...t]);
+      }
+      e.to = to;
+    }
+    for (const e of outer.params || []) {
+      e.to = e.to.map((t) => {
+        if (!inside.has(t[0])) return t;
+        const p = { name: unique(e.name, paramNames), to: [[...t]] };
+        def.params.push(p);
+        return [id, p.name];
+      });
+    }
+  }
   const instance = { id, type: GROUP_PREFIX + name, params: {}, ui: { pos: [x0, y0] } };
   return { scene: { nodes: [...scene.nodes.filter((n) => !inside.has(n.id)), instance], links: [...kept, ...crossing] },
-           definition: def, instanceId: id };
+           definition: def, instanceId: id, exposed: outer };
 }
 
 // The ports grouping `ids` would expose by default: one input per outside output read inside, one output per
@@ -126,7 +163,8 @@ export function crossingPorts(scene, ids) {
 }
 
 // The instance `id` of the scene replaced by copies of its definition's nodes (as nodegraph.grouping.ungroup).
-export function ungroupScene(scene, id, defs) {
+// Inside a group, `exposed` (what it exposes) is re-pointed from the instance to the copies.
+export function ungroupScene(scene, id, defs, exposed = null) {
   const inst = scene.nodes.find((n) => n.id === id);
   const def = inst && defs[groupName(inst.type)];
   if (!def) return null;
@@ -146,7 +184,16 @@ export function ungroupScene(scene, id, defs) {
     else if (l.from[0] === id) { const o = outs[l.from[1]]; if (o) links.push({ from: [ids[o[0]], o[1]], to: [...l.to] }); }
     else links.push(l);
   }
-  return { nodes: [...scene.nodes.filter((n) => n.id !== id), ...nodes], links, ids: Object.values(ids) };
+  let outer = null;
+  if (exposed) {
+    outer = clone(exposed);
+    const pars = Object.fromEntries((def.params || []).map((e) => [e.name, e.to]));
+    const remap = (list) => (list || []).map(([n, p]) => [ids[n], p]);
+    for (const e of outer.outputs || []) if (e.from[0] === id && outs[e.from[1]]) e.from = remap([outs[e.from[1]]])[0];
+    for (const e of outer.inputs || []) e.to = e.to.flatMap((t) => (t[0] === id ? remap(ins[t[1]]) : [t]));
+    for (const e of outer.params || []) e.to = e.to.flatMap((t) => (t[0] === id ? remap(pars[t[1]]) : [t]));
+  }
+  return { nodes: [...scene.nodes.filter((n) => n.id !== id), ...nodes], links, ids: Object.values(ids), exposed: outer };
 }
 
 // Definitions `name` needs (itself and the groups inside it), to carry a group into another graph.
@@ -331,25 +378,33 @@ export const GroupsMixin = {
         return null;
       }
       const scene = flowScene(this);
-      const { scene: next, definition, instanceId } = groupScene(scene, ids, name, params, null, skip);
+      const { scene: next, definition, instanceId, exposed } = groupScene(scene, ids, name, params, null, skip,
+                                                                           this.scopeExposed());
       this.gdoc.definitions = { ...(this.gdoc.definitions || {}), [name]: definition };
       this.groupDialog = null;
-      this.showScene(next);
+      this.showScene(next, exposed);
       this.notify(`Grouped ${ids.length} node${ids.length > 1 ? "s" : ""} as ${name}; double-click it to enter`);
       return instanceId;
     },
     ungroupSelected(id = this.selectedId) {
-      const next = id && ungroupScene(flowScene(this), id, this.gdoc.definitions || {});
+      const next = id && ungroupScene(flowScene(this), id, this.gdoc.definitions || {}, this.scopeExposed());
       if (!next) { this.notify("Select one group to ungroup"); return null; }
-      this.showScene(next);
+      this.showScene(next, next.exposed);
       return next.ids;
     },
-    showScene(scene) {
-      // Put an edited scene on the canvas as one undoable edit.
+    scopeExposed() {
+      // What the entered group exposes (null on the graph itself).
+      if (!this.scopes.length) return null;
+      const def = this.gdoc.definitions[this.scopes[this.scopes.length - 1].name];
+      return { inputs: def.inputs || [], outputs: def.outputs || [], params: def.params || [] };
+    },
+    showScene(scene, exposed = null) {
+      // Put an edited scene (and, inside a group, what it now exposes) on the canvas as one undoable edit.
       const doc = this.doc();
       const at = this.scopes.length ? doc.definitions[this.scopes[this.scopes.length - 1].name] : doc;
       at.nodes = scene.nodes;
       at.links = scene.links;
+      if (exposed && this.scopes.length) Object.assign(at, exposed);
       this.applyDoc(doc, { keepRun: true });
       this.commit();
     },
