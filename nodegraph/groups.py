@@ -43,6 +43,19 @@ class Flat:
     instances: dict[str, list[str]] = field(default_factory=dict)  # instance path -> its flat node ids
     bypassed: list[str] = field(default_factory=list)
     muted: list[str] = field(default_factory=list)  # muted nodes and the nodes skipped because of them
+    exposed_inputs: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # inner port -> instance port
+
+    def outer(self, problems: list[Problem]) -> list[Problem]:
+        """Problems with an unconnected inner input that a group exposes moved to the instance's port (the
+        port to connect), once each."""
+        out: list[Problem] = []
+        for p in problems:
+            where = self.exposed_inputs.get((p.node, p.field)) if "not connected" in p.message else None
+            moved = Problem(where[0], where[1], p.message.replace("required input", "required group input"))\
+                if where else p
+            if moved not in out:
+                out.append(moved)
+        return out
 
     def expand_targets(self, targets: list[str]) -> list[str]:
         """Run-up-to targets in flat ids: an instance stands for every node inside it."""
@@ -159,6 +172,8 @@ class _Expander:
                 else:
                     resolved.append((path + SEP + inner_id, port))
             ins[(node.id, e.name)] = resolved
+            for target in resolved:  # outer instances come later and win: they own the port to connect
+                self.flat.exposed_inputs[target] = (path, e.name)
         for e in definition.outputs:
             inner_id, port = e.targets[0]
             if inner_id not in inner:

@@ -54,7 +54,7 @@ def prepare(graph: Graph, registry: Registry | None = None, targets: list[str] |
     flat = flatten(graph, registry)
     graph = flat.graph
     found = look_up(graph, registry)
-    problems = flat.problems + structural_problems(graph, found)
+    problems = flat.problems + flat.outer(structural_problems(graph, found))
     params: dict[str, dict] = {}
     for node_id, spec in found.items():
         if spec is not None:
