@@ -235,7 +235,7 @@ export default {
       const graph = [];
       for (const p of list || []) {
         if (p.node && this.flow.findNode(this.localId(p.node) || "")) (byNode[p.node] = byNode[p.node] || []).push(p);
-        else graph.push(p);
+        else if (!this.echoes(p, list)) graph.push(p);
       }
       this.problems = byNode;
       this.graphProblems = graph;

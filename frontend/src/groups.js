@@ -325,6 +325,13 @@ export const GroupsMixin = {
       if (!flat || !flat.startsWith(prefix)) return null;
       return flat.slice(prefix.length).split("/")[0];
     },
+    echoes(p, list) {
+      // Inside a group, the same problem of another instance's copy of a node shown here (one definition,
+      // one problem): not repeated in the banner.
+      if (!this.scopes.length || !p.node || !p.node.includes("/")) return false;
+      const tail = this.flatId(p.node.slice(p.node.lastIndexOf("/") + 1));
+      return list.some((q) => q.node === tail && q.field === p.field && q.message === p.message);
+    },
     runOf(id) { return this.run[this.flatId(id)] || this.instanceRuns[this.flatId(id)] || {}; },
     previewsOf(id) { return this.previews[this.flatId(id)] || {}; },
     problemsOf(id) {
