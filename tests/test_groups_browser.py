@@ -78,6 +78,9 @@ def test_run_a_graph_with_a_group_and_see_its_state(page, server):
     assert run_ok(page, server)
     badge = node(page, "prep1").locator(".ng-badge")
     assert badge.get_attribute("data-state") in ("done", "cached")
+    node(page, "prep1").locator(".ng-out").first.hover()  # the instance's output holds its inner node's value
+    assert "Tensor [3]" in page.locator(".ng-tip").inner_text()
+    page.mouse.move(5, 5)
     # editing the instance's exposed param marks what is inside it as edited
     set_input(node(page, "prep1").locator("[data-param=factor] input[type=number]"), "2.5")
     assert badge.get_attribute("data-state") == "stale"

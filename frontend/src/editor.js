@@ -602,10 +602,11 @@ export default {
                      (port.optional ? " <i>optional</i>" : "") + (port.multiple ? " <i>takes several links</i>" : "")];
       if (port.doc) lines.push(esc(port.doc));
       let summary = null;
-      if (dir === "out") summary = ((this.run[id] || {}).outputs || {})[port.name];
+      const held = (node, out) => { const [f, p] = this.flatOutput(node, out); return ((this.run[f] || {}).outputs || {})[p]; };
+      if (dir === "out") summary = held(id, port.name);
       else {
         const e = this.flow.edges.value.find((x) => x.target === id && x.targetHandle === port.name);
-        if (e) summary = ((this.run[e.source] || {}).outputs || {})[e.sourceHandle];
+        if (e) summary = held(e.source, e.sourceHandle);
       }
       if (summary) lines.push(...summaryLines(summary).map((l) => `<code>${esc(l)}</code>`));
       else lines.push(`<span class="ng-dim">${dir === "out" ? "not computed yet: run the graph" : "no value yet"}</span>`);

@@ -332,6 +332,22 @@ export const GroupsMixin = {
       const tail = this.flatId(p.node.slice(p.node.lastIndexOf("/") + 1));
       return list.some((q) => q.node === tail && q.field === p.field && q.message === p.message);
     },
+    flatOutput(id, port) {
+      // The flat node and port an output drawn here comes from: a group instance's output is an inner node's.
+      const n = this.flow.findNode(id);
+      let flat = this.flatId(id), type = n ? n.data.type : "";
+      const defs = this.gdoc.definitions || {};
+      for (let depth = 0; depth < 32; depth++) {
+        const def = defs[groupName(type)];
+        const e = def && (def.outputs || []).find((x) => x.name === port);
+        if (!e) break;
+        const inner = (def.nodes || []).find((x) => x.id === e.from[0]);
+        flat = `${flat}/${e.from[0]}`;
+        port = e.from[1];
+        type = inner ? inner.type : "";
+      }
+      return [flat, port];
+    },
     runOf(id) { return this.run[this.flatId(id)] || this.instanceRuns[this.flatId(id)] || {}; },
     previewsOf(id) { return this.previews[this.flatId(id)] || {}; },
     problemsOf(id) {
