@@ -116,6 +116,8 @@ class Executor:
         prepared = graph if isinstance(graph, Prepared) else prepare(graph, self.registry, targets)
         prepared.raise_problems()
         graph = prepared.graph
+        if targets and prepared.flat is not None:
+            targets = prepared.flat.expand_targets(targets)  # a group instance stands for its inner nodes
         dev = resolve_device(device)
         with self._lock:
             self.running = True
@@ -142,8 +144,10 @@ class Executor:
         order = self.plan.order(targets)
         run_id = uuid.uuid4().hex[:12]
         started = time.perf_counter()
+        flat = prepared.flat
+        skipped = {"bypassed": flat.bypassed, "muted": flat.muted} if flat and (flat.bypassed or flat.muted) else {}
         self.bus.emit("run_started", run_id=run_id, graph=self.graph.name, device=str(device), order=order,
-                      seed=self.graph.seed, out_dir=str(out_dir))
+                      seed=self.graph.seed, out_dir=str(out_dir), **skipped)
         results: dict[str, dict] = {}
         try:
             for node_id in order:

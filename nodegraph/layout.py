@@ -24,18 +24,20 @@ def node_height(graph: Graph, node_id: str, registry: Registry) -> int:
 
 
 def auto_layout(graph: Graph, only_missing: bool = True, registry: Registry | None = None) -> int:
-    """Place nodes in columns by their depth in the graph; returns how many nodes were placed."""
+    """Place nodes in columns by their depth in the graph (and inside each group definition, where positions
+    are relative to the group); returns how many nodes were placed."""
     registry = registry or default_registry()
+    placed = sum(auto_layout(Graph(nodes=d.nodes, links=d.links), only_missing, registry)
+                 for d in graph.definitions.values())
     dag = nx.DiGraph()
     dag.add_nodes_from(graph.nodes)
     dag.add_edges_from((l.src, l.dst) for l in graph.links if l.src in graph.nodes and l.dst in graph.nodes)
     if not nx.is_directed_acyclic_graph(dag):
-        return 0
+        return placed
     depth: dict[str, int] = {}
     for node_id in nx.topological_sort(dag):
         depth[node_id] = max((depth[p] + 1 for p in dag.predecessors(node_id)), default=0)
     next_y: dict[int, int] = {}
-    placed = 0
     for node_id in graph.nodes:  # file order keeps related nodes near each other within a column
         column = depth[node_id]
         y = next_y.get(column, 40)

@@ -21,6 +21,7 @@ LAYERS: list[set[str]] = [
     {"errors", "values", "types", "ratelimit", "paths", "memory"},   # values and errors
     {"spec", "graph"},                                                # specs and the graph document
     {"registry"},                                                     # the registry
+    {"groups", "grouping"},                                           # groups: flattened, edited
     {"validate", "plan", "layout"},                                   # checks and the plan ...
     {"prepare"},                                                      # ... as one prepared result
     {"state", "previews", "events", "progress"},                      # what a run carries ...

@@ -8,13 +8,15 @@ import { Api, EventSocket } from "nodegraph-ui/api.js";
 import { Catalogue, History, docToFlow, downstream, emptyDoc, flowToDoc, freshId, linkProblem, makeEdge } from "nodegraph-ui/model.js";
 import { COMPACT_BELOW, FLOW_ID, GraphNode, categoryColor, fmtSeconds } from "nodegraph-ui/node.js";
 import { Palette, QuickAdd } from "nodegraph-ui/palette.js";
+import { GroupBar, GroupDialog, GroupsMixin } from "nodegraph-ui/groups.js";
 import { summaryLines } from "nodegraph-ui/summary.js";
 
 const IS_TYPING = (el) => el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.isContentEditable);
 
 export default {
   name: "NodegraphEditor",
-  components: { VueFlow, MiniMap, Palette, QuickAdd },
+  components: { VueFlow, MiniMap, Palette, QuickAdd, GroupBar, GroupDialog },
+  mixins: [GroupsMixin],
   props: { token: String },
   setup() {
     const flow = useVueFlow(FLOW_ID);
@@ -75,6 +77,7 @@ export default {
       this.libraryDir = info.library_dir || "";
       this.dirty = info.dirty;
       this.setProblems(info.problems);
+      this.loadLibraryGroups();
       if (info.startup_problems && info.startup_problems.length)
         this.notify(`Could not open the start graph: ${info.startup_problems[0].message}`, "error");
     } catch (e) {
@@ -102,13 +105,13 @@ export default {
   methods: {
     // ------------------------------------------------------------------ document
     doc() {
-      return flowToDoc(this.meta, this.flow.nodes.value, this.links());
+      return this.assembleDoc(flowToDoc(this.meta, this.flow.nodes.value, this.links()));
     },
     links() {
       return this.pendingEdges || this.flow.edges.value;
     },
     applyDoc(doc, { fit = false, resetHistory = false, keepRun = false } = {}) {
-      const { nodes, edges } = docToFlow(doc, this.catalogue);
+      const { nodes, edges } = docToFlow(this.adoptDoc(doc, resetHistory), this.catalogue);
       if (fit && nodes.length) this.preFit(nodes);  // draw at the final zoom at once (level of detail)
       this.meta = { name: doc.name, description: doc.description || "", seed: doc.seed || 0, ui: doc.ui || {} };
       this.flow.setNodes(nodes);
@@ -231,8 +234,8 @@ export default {
       const byNode = {};
       const graph = [];
       for (const p of list || []) {
-        if (p.node && this.flow.findNode(p.node)) (byNode[p.node] = byNode[p.node] || []).push(p);
-        else graph.push(p);
+        if (p.node && this.flow.findNode(this.localId(p.node) || "")) (byNode[p.node] = byNode[p.node] || []).push(p);
+        else if (!this.echoes(p, list)) graph.push(p);
       }
       this.problems = byNode;
       this.graphProblems = graph;
@@ -240,7 +243,9 @@ export default {
     markStale(ids) {
       const all = downstream(ids, this.links());
       const run = { ...this.run };
-      for (const id of all) if (run[id]) run[id] = { ...run[id], state: "stale", progress: null };
+      const flats = [...all].map((x) => this.flatId(x));  // and what is inside an edited group instance
+      for (const id of Object.keys(run))
+        if (flats.some((f) => id === f || id.startsWith(f + "/"))) run[id] = { ...run[id], state: "stale", progress: null };
       this.run = run;
     },
     async confirmDiscard() {
@@ -258,7 +263,8 @@ export default {
       const spec = this.catalogue.spec(type);
       if (!spec) return null;
       const taken = new Set(this.flow.nodes.value.map((n) => n.id));
-      const id = freshId(spec.name, taken);
+      if (spec.library) this.importLibraryGroup(spec);
+      const id = freshId(spec.group || spec.name, taken);
       if (!position) {
         const el = this.$refs.canvas.getBoundingClientRect();
         position = this.flow.screenToFlowCoordinate({ x: el.left + el.width / 2 - 120, y: el.top + el.height / 3 });
@@ -323,9 +329,10 @@ export default {
       const nodes = this.flow.getSelectedNodes.value;
       if (!nodes.length) return;
       const ids = new Set(nodes.map((n) => n.id));
-      const doc = this.doc();
+      const doc = this.sceneDoc();  // the nodes on the canvas (a group's, when one is entered)
       this.clipboard = { nodes: doc.nodes.filter((n) => ids.has(n.id)),
                          links: doc.links.filter((l) => ids.has(l.from[0]) && ids.has(l.to[0])) };
+      this.clipboard.definitions = this.clipDefinitions(this.clipboard.nodes);
       try { localStorage.setItem("nodegraph-clipboard", JSON.stringify(this.clipboard)); } catch (e) { /* private mode */ }
       this.notify(`Copied ${nodes.length} node${nodes.length > 1 ? "s" : ""}`);
     },
@@ -333,6 +340,7 @@ export default {
       let clip = this.clipboard;
       try { clip = JSON.parse(localStorage.getItem("nodegraph-clipboard")) || clip; } catch (e) { /* keep */ }
       if (!clip || !clip.nodes.length) return;
+      this.pasteDefinitions(clip);
       const taken = new Set(this.flow.nodes.value.map((n) => n.id));
       const rename = {};
       for (const n of clip.nodes) { rename[n.id] = freshId(n.type, taken); taken.add(rename[n.id]); }
@@ -368,6 +376,7 @@ export default {
       if (mod && k === "s") { e.preventDefault(); this.save(); return; }
       if (mod && k === "enter") { e.preventDefault(); this.startRun(); return; }
       if (IS_TYPING(document.activeElement) || Object.values(this.dialogs).some((d) => d)) return;
+      if (this.groupKey(e)) return;
       if (mod && k === "z" && !e.shiftKey) { e.preventDefault(); this.undo(); }
       else if (mod && (k === "y" || (k === "z" && e.shiftKey))) { e.preventDefault(); this.redo(); }
       else if (mod && k === "c") this.copy();
@@ -484,7 +493,7 @@ export default {
         } else this.notify(`Cannot run: ${e.message}`, "error");
       }
     },
-    runTo(id) { this.startRun([id]); },
+    runTo(id) { this.startRun([this.flatId(id)]); },
     async stopRun() {
       await this.api.post("/stop");
       this.runInfo = "stopping…";
@@ -593,10 +602,11 @@ export default {
                      (port.optional ? " <i>optional</i>" : "") + (port.multiple ? " <i>takes several links</i>" : "")];
       if (port.doc) lines.push(esc(port.doc));
       let summary = null;
-      if (dir === "out") summary = ((this.run[id] || {}).outputs || {})[port.name];
+      const held = (node, out) => { const [f, p] = this.flatOutput(node, out); return ((this.run[f] || {}).outputs || {})[p]; };
+      if (dir === "out") summary = held(id, port.name);
       else {
         const e = this.flow.edges.value.find((x) => x.target === id && x.targetHandle === port.name);
-        if (e) summary = ((this.run[e.source] || {}).outputs || {})[e.sourceHandle];
+        if (e) summary = held(e.source, e.sourceHandle);
       }
       if (summary) lines.push(...summaryLines(summary).map((l) => `<code>${esc(l)}</code>`));
       else lines.push(`<span class="ng-dim">${dir === "out" ? "not computed yet: run the graph" : "no value yet"}</span>`);
@@ -700,17 +710,19 @@ export default {
     </header>
     <div v-if="loadError" class="ng-fatal">{{ loadError }}</div>
     <div class="ng-main" v-if="ready">
-      <Palette :catalogue="catalogue" @add="t => addNode(t)"/>
+      <Palette :catalogue="catalogue" :key="groupsTick" @add="t => addNode(t)"/>
       <div class="ng-canvas" ref="canvas" @drop="onDrop" @dragover.prevent @dblclick="onDblClick">
         <VueFlow :id="flowId" :node-types="nodeTypes" :min-zoom="0.1" :max-zoom="2.5" :zoom-on-double-click="false"
                  :delete-key-code="null" :connect-on-click="false" :is-valid-connection="validConnection"
                  :selection-key-code="'Shift'" :multi-selection-key-code="['Control', 'Meta']"
                  :snap-to-grid="false" :default-edge-options="{type: 'default'}" :elevate-edges-on-select="true"
-                 @connect="onConnect" @connect-end="onConnectEnd" @node-drag-stop="commit()"
+                 @connect="onConnect" @connect-end="onConnectEnd" @node-drag-stop="commit()" @node-double-click="e => enterGroup(e.node.id)"
                  @selection-change="onSelection" @nodes-initialized="afterLayout" @move-end="onMoveEnd" @nodes-change="onSelection" class="ng-flow">
           <MiniMap v-if="showMap" pannable zoomable :node-color="n => color(catalogue.spec(n.data.type)?.category || '?')"
                    mask-color="rgba(10,12,18,0.7)" class="ng-minimap"/>
         </VueFlow>
+        <GroupBar/>
+        <GroupDialog v-if="groupDialog" :state="groupDialog" @done="finishGroupDialog" @cancel="groupDialog = null"/>
         <div v-if="hint" class="ng-hint" role="alert">✕ {{ hint }}</div>
         <QuickAdd v-if="quick" :catalogue="catalogue" :x="quick.x" :y="quick.y" @add="quickAdd" @close="quick = null"/>
         <div v-if="graphProblems.length" class="ng-banner">

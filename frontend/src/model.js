@@ -17,10 +17,19 @@ export class Catalogue {
     this.types = Object.fromEntries((json.types || []).map((t) => [t.name, t]));
     this.nodes = Object.fromEntries((json.nodes || []).map((n) => [n.name, n]));
     for (const n of json.nodes || []) for (const a of n.aliases || []) if (!this.nodes[a]) this.nodes[a] = n;
-    this.list = json.nodes || [];
+    this.list = this.baseList = json.nodes || [];
+    this.groupSpecs = {};
   }
   spec(type) {
+    return this.groupSpecs[type] || this.nodes[type] || null;
+  }
+  baseSpec(type) {
     return this.nodes[type] || null;
+  }
+  setGroups(specs) {
+    // group instances' specs (frontend/src/groups.js): looked up like node types, listed in the palette
+    this.groupSpecs = Object.fromEntries(specs.map((s) => [s.name, s]));
+    this.list = [...this.baseList, ...specs];
   }
   color(type) {
     return (this.types[type] && this.types[type].color) || "#888";
@@ -61,7 +70,7 @@ export function docToFlow(doc, catalogue) {
       id: n.id,
       type: "ng",
       position: { x: pos[0], y: pos[1] },
-      data: { type: n.type, params: { ...(n.params || {}) }, ui: { ...(n.ui || {}) } },
+      data: { type: n.type, params: { ...(n.params || {}) }, ui: { ...(n.ui || {}) }, mode: n.mode },
     };
   });
   const edges = (doc.links || []).map((raw) => linkToEdge(raw, doc, catalogue));
@@ -94,6 +103,7 @@ export function flowToDoc(meta, nodes, edges) {
     nodes: nodes.map((n) => ({
       id: n.id, type: n.data.type, params: cleanParams(n.data.params),
       ui: { ...(n.data.ui || {}), pos: [Math.round(n.position.x), Math.round(n.position.y)] },
+      ...(n.data.mode ? { mode: n.data.mode } : {}),
     })),
     links: edges.map((e) => ({ from: [e.source, e.sourceHandle], to: [e.target, e.targetHandle] })),
   };

@@ -53,9 +53,9 @@ const NodeBody = {
     compact() { return this.ng.zoom < COMPACT_BELOW && !this.selected; },
     live() { return !this.compact || this.hovered || this.selected; },
     spec() { return this.ng.catalogue.spec(this.data.type); },
-    run() { return this.ng.run[this.id] || {}; },
+    run() { return this.ng.runOf(this.id); },
     state() { return this.run.state || ""; },
-    problems() { return this.ng.problems[this.id] || []; },
+    problems() { return this.ng.problemsOf(this.id); },
     fieldProblems() {
       const out = {};
       for (const p of this.problems) if (p.field) out[p.field] = p.message;
@@ -72,7 +72,8 @@ const NodeBody = {
       return Array.from({ length: n }, (_, i) => [s.inputs[i] || null, s.outputs[i] || null]);
     },
     files() { return this.run.files || []; },  // the paths this node wrote in its last run (node_finished files)
-    previews() { return this.ng.previews[this.id] || {}; },
+    previews() { return this.ng.previewsOf(this.id); },
+    group() { return this.data.type.startsWith("group:") ? this.data.type.slice(6) : null; },
     images() { return Object.entries(this.previews).filter(([, p]) => p.kind === "image"); },
     plot() { return Object.values(this.previews).find((p) => p.kind === "plot"); },
     has3d() { return Object.values(this.previews).some((p) => p.kind === "mesh" || p.kind === "points"); },
@@ -92,7 +93,7 @@ const NodeBody = {
     fmtLoss(v) { return v == null ? "–" : Math.abs(v) >= 0.01 ? v.toFixed(4) : v.toExponential(2); },
   },
   template: `
-  <div class="ng-node" @mouseenter.once="hovered = true" :class="['ng-state-' + (state || 'idle'), {'ng-compact': compact, 'ng-selected': selected, 'ng-has-error': state === 'error' || nodeProblems.length, 'ng-unknown': !spec}]"
+  <div class="ng-node" @mouseenter.once="hovered = true" :class="['ng-state-' + (state || 'idle'), {'ng-compact': compact, 'ng-selected': selected, ['ng-mode-' + data.mode]: !!data.mode, 'ng-group-node': group, 'ng-has-error': state === 'error' || nodeProblems.length, 'ng-unknown': !spec}]"
        :style="{'--cat': catColor}" :data-node-id="id">
     <div class="ng-head" @mouseenter="ng.showDoc($event, id)" @mouseleave="ng.hideTip()">
       <span class="ng-title">{{ data.type }}</span>
@@ -101,11 +102,15 @@ const NodeBody = {
       <span v-if="spec && spec.flags.learnable" class="ng-flag" title="learnable: trained by an Optimize node">L</span>
       <span v-if="spec && spec.flags.stochastic" class="ng-flag" title="stochastic: a new value each run">~</span>
       </template>
+      <span v-if="data.mode" class="ng-mode-tag" :data-mode="data.mode">{{ data.mode === 'bypass' ? 'bypassed' : 'muted' }}</span>
       <span class="ng-spacer"></span>
       <span v-if="badge" class="ng-badge" :class="'ng-badge-' + state" :data-state="state">{{ badge }}</span>
+      <button v-if="!compact" class="ng-icon nodrag" :class="{'ng-on': data.mode === 'bypass'}" title="bypass (Ctrl+B): pass the matching input through" aria-label="bypass" @click.stop="ng.toggleMode('bypass', [id])">B</button>
+      <button v-if="!compact" class="ng-icon nodrag" :class="{'ng-on': data.mode === 'mute'}" title="mute (Ctrl+M): skip it and what only it feeds" aria-label="mute" @click.stop="ng.toggleMode('mute', [id])">M</button>
       <button v-if="!compact" class="ng-icon nodrag" title="run up to this node" @click.stop="ng.runTo(id)">▶</button>
     </div>
     <div v-if="!spec" class="ng-errline">unknown node type {{ data.type }}</div>
+    <div v-if="group && !compact" class="ng-group-hint">group · double-click to enter</div>
     <div v-if="progress" class="ng-progress">
       <div class="ng-bar"><div class="ng-bar-fill" :style="{width: (100 * progress.iteration / Math.max(1, progress.total)) + '%'}"></div></div>
       <div class="ng-progress-text"><span>{{ progress.iteration }} / {{ progress.total }}</span><span>loss {{ fmtLoss(progress.loss) }}</span></div>
@@ -133,9 +138,9 @@ const NodeBody = {
     </div>
     <div v-if="state === 'error'" class="ng-errline ng-run-error">
       <span>{{ run.message }}</span>
-      <a class="nodrag" @click.stop="ng.showError(id)">details</a>
+      <a class="nodrag" @click.stop="ng.showError(ng.flatId(id))">details</a>
     </div>
-    <div v-for="[port, img] in images" :key="port" class="ng-preview nodrag" @click.stop="ng.zoomImage(id, port)">
+    <div v-for="[port, img] in images" :key="port" class="ng-preview nodrag" @click.stop="ng.zoomImage(ng.flatId(id), port)">
       <img :src="img.url" :alt="id + '.' + port" :data-preview="port" :width="img.width" :height="img.height">
       <span class="ng-preview-label">{{ port }} · {{ img.width }}×{{ img.height }}</span>
     </div>
@@ -146,7 +151,7 @@ const NodeBody = {
       </div>
     </div>
     <LossPlot v-if="plot" :series="plot.series" class="nodrag"/>
-    <div v-if="has3d" class="ng-3d-link nodrag" @click.stop="ng.focus3d(id)">◈ shown in the 3D view</div>
+    <div v-if="has3d" class="ng-3d-link nodrag" @click.stop="ng.focus3d(ng.flatId(id))">◈ shown in the 3D view</div>
   </div>`,
 };
 

@@ -41,7 +41,7 @@ def install(workspace: Workspace, token: str | None, host: str = "127.0.0.1") ->
         ui.add_head_html("".join(
             f'<link rel="stylesheet" href="/nodegraph/{href}">' for href in (
                 "vendor/vue-flow-core/style.css", "vendor/vue-flow-core/theme-default.css",
-                "vendor/vue-flow-minimap/style.css", "src/editor.css")))
+                "vendor/vue-flow-minimap/style.css", "src/editor.css", "src/groups.css")))
         Editor().classes("ng-root")
 
     app.include_router(api_routes(workspace, csrf))
@@ -157,6 +157,19 @@ def api_routes(workspace: Workspace, csrf: str = "") -> APIRouter:
     async def save_graph(request: Request) -> dict:
         data = await body(request)
         return workspace.save(str(data["name"]))
+
+
+    @router.get("/api/groups")
+    @guarded
+    async def library_groups() -> dict:
+        return {"groups": workspace.library.groups()}
+
+    @router.post("/api/groups/save")
+    @guarded
+    async def save_group(request: Request) -> dict:
+        data = await body(request)
+        path = workspace.library.save_group(str(data["name"]), workspace.doc)
+        return {"path": path.relative_to(workspace.library.library_dir).as_posix()}
 
 
     @router.get("/api/download")

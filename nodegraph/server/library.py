@@ -12,8 +12,10 @@ from pathlib import Path
 from nodegraph import paths
 from nodegraph.errors import GraphError, Problem
 from nodegraph.graph import Graph, from_json
+from nodegraph.grouping import needed_definitions
 
 MAX_LISTED_FILES = 2000
+GROUPS_FOLDER = "groups"  # <library>/groups/<name>.json: one group (and the groups it uses) per file
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")
 
 
@@ -82,6 +84,41 @@ class Library:
         """Validate the document's structure, then write it atomically (a failure never leaves half a file)."""
         graph: Graph = from_json(doc)
         return graph.save(self.save_path(name))
+
+
+    def save_group(self, name: str, doc: dict) -> Path:
+        """Write group ``name`` of ``doc`` (with the definitions it uses) to ``<library>/groups/<name>.json``,
+        a graph file with definitions and no nodes, so other graphs can use the group."""
+        graph: Graph = from_json(doc)
+        if name not in graph.definitions:
+            raise ValueError(f"the graph defines no group {name!r}")
+        if not NAME_RE.fullmatch(name) or ".." in name:
+            raise PathRefused(f"{name!r} is not a usable group name for a file: use letters, digits, spaces, "
+                              "'-', '_' or '.'")
+        folder = self.library_dir / GROUPS_FOLDER
+        folder.mkdir(exist_ok=True)
+        path = paths.resolve_inside(f"{GROUPS_FOLDER}/{name}.json", [self.library_dir])
+        definitions = needed_definitions(graph, name)
+        out = Graph(name=name, description=definitions[name].description, definitions=definitions)
+        return out.save(path)
+
+    def groups(self) -> list[dict]:
+        """The library's groups: ``{name, description, path, definitions}`` per readable file."""
+        folder = self.library_dir / GROUPS_FOLDER
+        found = []
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            if not paths.is_inside(path.resolve(), self.library_dir):
+                continue
+            try:
+                graph = from_json(json.loads(path.read_text()))
+            except (OSError, ValueError, GraphError):
+                continue  # a broken file is not offered
+            if path.stem in graph.definitions:
+                doc = graph.to_json()
+                found.append({"name": path.stem, "description": graph.definitions[path.stem].description,
+                              "path": path.relative_to(self.library_dir).as_posix(),
+                              "definitions": doc["definitions"]})
+        return found
 
 
 def _picker_value(path: Path, root: Path, graph_dir: Path) -> str:
