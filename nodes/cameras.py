@@ -325,3 +325,28 @@ def CamerasFromOpenCV(ctx, file):
         ctx.fail("file", f"`image_size` in {file!r} must be positive (height, width)")
     cameras = cameras_from_opencv_projection(tensors["R"], tensors["tvec"], tensors["K"], tensors["image_size"])
     return {"cameras": cameras, "image_size": tensors["image_size"]}
+
+
+# ------------------------------------------------------------------------ camera graphs (bundle adjustment)
+
+
+@node(
+    category="cameras",
+    inputs=[Input("cameras", "Cameras", "N absolute cameras"),
+            Input("edges", "Tensor", "(E, 2) pairs (i, j) of camera indices")],
+    outputs=[Output("cameras", "Cameras", "E PerspectiveCameras: camera j's pose relative to camera i")],
+)
+def RelativeCameras(ctx, cameras, edges):
+    """The relative camera of each edge (i, j) of a camera graph: ``inverse(world_to_view_i) o world_to_view_j``
+    as R and T (the bundle-adjustment tutorial's ``get_relative_camera``)."""
+    from pytorch3d.renderer import PerspectiveCameras as P3D
+
+    if edges.dim() != 2 or edges.shape[1] != 2 or edges.is_floating_point():
+        ctx.fail("edges", f"must be integer (E, 2) camera index pairs, got {edges.dtype} {list(edges.shape)}")
+    if edges.numel() and (int(edges.min()) < 0 or int(edges.max()) >= len(cameras)):
+        ctx.fail("edges", f"refer to camera {int(edges.max())} but there are {len(cameras)} cameras")
+    edges = edges.to(cameras.device)
+    first = cameras[edges[:, 0]].get_world_to_view_transform()
+    second = cameras[edges[:, 1]].get_world_to_view_transform()
+    matrix = first.inverse().compose(second).get_matrix()
+    return P3D(R=matrix[:, :3, :3], T=matrix[:, 3, :3], device=cameras.device)

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from nodegraph.errors import NodeError
-from nodegraph.spec import Choice, File, Input, Output, node
+from nodegraph.spec import Choice, File, Input, Output, Text, node
 
 MESH_EXTENSIONS = (".obj", ".ply", ".glb", ".gltf", ".stl", ".off")
 POINTS_EXTENSIONS = (".ply", ".npz")
@@ -202,3 +202,31 @@ def LoadImage(ctx, file, channels):
     if array.ndim == 2:
         array = array[..., None]
     return torch.as_tensor(array, device=ctx.device)[None]
+
+
+@node(
+    category="io",
+    params=[File("file", "assets/camera_graph.npz", "NPZ archive or NPY array", extensions=(".npz", ".npy")),
+            Text("key", "R_absolute_gt", "which array of an NPZ archive (ignored for NPY)")],
+    outputs=[Output("tensor", "Tensor", "the array as a tensor (floats as float32, integers as int64)")],
+)
+def LoadTensor(ctx, file, key):
+    """Load one array from an NPZ archive (or an NPY file) as a tensor, e.g. the bundle-adjustment tutorial's
+    cameras and camera-graph edges from ``camera_graph.npz``. Pickled object arrays are refused."""
+    path = ctx.asset(file)
+    try:
+        if path.suffix.lower() == ".npy":
+            array = np.load(str(path), allow_pickle=False)
+        else:
+            with np.load(str(path), allow_pickle=False) as data:
+                if key not in data.files:
+                    ctx.fail("key", f"{file!r} has no array {key!r} (it has {sorted(data.files)})")
+                array = data[key]
+    except NodeError:
+        raise
+    except (OSError, ValueError) as exc:
+        ctx.fail("file", f"cannot read {file!r}: {type(exc).__name__}: {exc}")
+    if array.dtype.kind not in "fiub":
+        ctx.fail("file", f"{key!r} in {file!r} holds {array.dtype} values, not numbers")
+    dtype = torch.float32 if array.dtype.kind == "f" else torch.bool if array.dtype.kind == "b" else torch.int64
+    return torch.as_tensor(np.ascontiguousarray(array), device=ctx.device).to(dtype)
