@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from pytorch3d.ops.marching_cubes import marching_cubes
+from pytorch3d.renderer import RayBundle
 from pytorch3d.structures import Volumes
 
 from nodegraph.errors import NodeError
@@ -15,20 +16,23 @@ from test_nodes_render import build
 def test_function_isosurface_is_the_sphere_and_equals_direct_marching_cubes():
     center, radius, n, extent = torch.tensor([0.2, 0.0, -0.1]), 0.8, 40, 1.5
     g = build({"sphere": ("SphereField", {"center": center.tolist(), "radius": radius, "sharpness": 10.0}),
-               "mc": ("MarchingCubes", {"resolution": n, "extent": extent, "chunk_size": 5000})},
+               "mc": ("MarchingCubes", {"resolution": n, "extent": extent, "chunk_size": 5000,
+                                        "center": center.tolist()})},
               ["sphere.function -> mc.function"])
-    mesh = g.run(device="cpu")["mc"]["mesh"]
+    out = g.run(device="cpu")
+    mesh = out["mc"]["mesh"]
     verts = mesh.verts_packed()
     distance = (verts - center).norm(dim=1)
     assert (distance - radius).abs().max() < 0.02  # the 0.5 level of sigmoid(-k sdf) is the sphere itself
     axis = torch.linspace(-extent, extent, n)
     z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")
-    points = torch.stack([x, y, z], -1) + center  # as the node samples: grid points shifted to the centre
-    grid = torch.sigmoid(-10.0 * ((points - center).norm(dim=-1) - radius))
+    points = (torch.stack([x, y, z], -1) + center).reshape(1, -1, 3)
+    field = out["sphere"]["function"]  # the field itself, read at the grid points by hand
+    grid = field(ray_bundle=RayBundle(points, torch.ones_like(points), points.new_zeros(1, points.shape[1], 1),
+                                      points.new_zeros(1, points.shape[1], 2)))[0].reshape(n, n, n)
     direct_v, direct_f = marching_cubes(grid[None], 0.5, return_local_coords=True)
-    direct = direct_v[0] * extent + center
-    assert abs(verts.shape[0] - direct.shape[0]) <= 0.01 * direct.shape[0]  # float ties at the level may differ
-    assert torch.cdist(verts, direct).min(dim=1).values.max() < 1e-4
+    assert torch.equal(mesh.faces_packed(), direct_f[0])
+    assert (verts - (direct_v[0] * extent + center)).abs().max() < 1e-6
 
 
 def test_volume_isosurface_equals_direct_marching_cubes_in_world_coordinates():
