@@ -1,5 +1,6 @@
-"""Cameras: where they are (``look_at_view_transform``, turntables), how they project (FoV cameras), and a random
-pick of target views.
+"""Cameras: where they are (``look_at_view_transform``, turntables), how they project (FoV cameras, cameras given
+by focal length and principal point, fisheye cameras, OpenCV calibrations), relative cameras over a camera graph,
+and a random pick of target views.
 
 ``RandomViews`` is stochastic: inside a training loop it draws a new batch every iteration (from the
 ``Optimize`` node's seeded generator, so a run is repeatable), as the fit-a-mesh-via-rendering tutorial does.
