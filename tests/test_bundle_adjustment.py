@@ -85,6 +85,11 @@ def test_graph_matches_the_handwritten_loop_step_for_step():
     g = nodegraph.load(ROOT / "graphs" / "bundle_adjustment.json")
     out = g.run(device="cpu", overrides={"optimize.iterations": 100})
     final, to_gt = handwritten(100)
+    learned = out["absolute"]  # read after training: camera 0 is still the identity, the others moved
+    assert torch.equal(learned["R"][0].detach(), torch.eye(3)) and torch.equal(learned["T"][0].detach(), torch.zeros(3))
+    gen = torch.Generator().manual_seed(0)
+    torch.randn(20, 3, generator=gen)
+    assert (learned["T"][1:].detach() - torch.randn(20, 3, generator=gen)[1:]).abs().min() > 0
     assert float(out["final_distance"]["loss"].total.detach()) == pytest.approx(final, rel=1e-5)
     assert float(out["gt_distance"]["loss"].total.detach()) == pytest.approx(to_gt, rel=1e-5)
 

@@ -2,6 +2,7 @@
 implicit function sampled on a grid."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from pytorch3d.ops.marching_cubes import marching_cubes
@@ -35,36 +36,24 @@ def test_function_isosurface_is_the_sphere_and_equals_direct_marching_cubes():
     assert (verts - (direct_v[0] * extent + center)).abs().max() < 1e-6
 
 
-def test_volume_isosurface_equals_direct_marching_cubes_in_world_coordinates():
+def test_volume_isosurface_equals_direct_marching_cubes_in_world_coordinates(tmp_path):
     n = 24
     axis = torch.linspace(-1, 1, n)
     z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")
-    dens = (1.0 - torch.stack([x, y, z], -1).norm(dim=-1)).clamp(0, 1)[None, None]
-    vol = Volumes(densities=dens, voxel_size=0.1, volume_translation=(0.3, 0.0, 0.0))
-    out_mesh = _run_with_volume(vol, isolevel=0.5)
+    dens = (1.0 - torch.stack([x + 0.2, y, z], -1).norm(dim=-1)).clamp(0, 1)[None, None]  # a ball off centre
+    np.save(tmp_path / "ball.npy", dens.numpy())
+    g = build({"dens": ("LoadTensor", {"file": "ball.npy"}),
+               "volume": ("Volumes", {"voxel_size": 0.1, "center": [0.3, 0.0, 0.0], "feature_channels": 0}),
+               "mc": ("MarchingCubes", {"isolevel": 0.5})},
+              ["dens.tensor -> volume.densities", "volume.volumes -> mc.volumes"], base_dir=tmp_path)
+    mesh = g.run(device="cpu")["mc"]["mesh"]
+    vol = Volumes(densities=dens, voxel_size=0.1, volume_translation=(-0.3, 0.0, 0.0))
     direct_v, direct_f = marching_cubes(dens[:, 0], 0.5, return_local_coords=True)
     world = vol.local_to_world_coords(direct_v[0][None])[0]
-    assert torch.equal(out_mesh.faces_packed(), direct_f[0])
-    assert (out_mesh.verts_packed() - world).abs().max() < 1e-6
-    assert out_mesh.verts_packed().mean(0)[0] == pytest.approx(-0.3, abs=0.05)  # volume_translation is -centre
-
-
-def _run_with_volume(vol: Volumes, isolevel: float):
-    """MarchingCubes' function called on a given volume with a minimal context (no node builds a Volumes from a
-    given density tensor; the graph path is covered by the fitted-volume example's test)."""
-    from nodegraph.nodes.surfaces import MarchingCubes
-
-    class Ctx:
-        device = torch.device("cpu")
-
-        def fail(self, field, message):
-            raise NodeError(f"mc.{field}: {message}")
-
-        def check_cancelled(self):
-            pass
-
-    fn = getattr(MarchingCubes, "__wrapped__", MarchingCubes)
-    return fn(Ctx(), vol, None, isolevel, 64, 1.5, (0.0, 0.0, 0.0), 65536)
+    assert torch.equal(mesh.faces_packed(), direct_f[0]) and mesh.faces_packed().shape[0] > 100
+    assert (mesh.verts_packed() - world).abs().max() < 1e-6
+    # the ball's centre: 0.2 grid units (of 2 across 23 voxels) off the middle, then the volume's centre
+    assert mesh.verts_packed().mean(0)[0] == pytest.approx(0.3 - 0.2 * 11.5 * 0.1, abs=0.02)
 
 
 def test_isolevel_outside_the_densities_and_no_input_name_node_and_field():
