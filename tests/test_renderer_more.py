@@ -295,3 +295,13 @@ def test_glb_trimesh_fallback_keeps_the_texture(tmp_path):
     assert mesh.faces_packed().shape[0] == 24
     assert type(mesh.textures).__name__ == "TexturesUV"
     assert (mesh.textures.maps_padded()[0, 0, 0] - torch.tensor([200, 30, 40]) / 255).abs().max() < 1e-6
+
+
+def test_fisheye_cameras_render_the_cow_as_direct_pytorch3d(cow):
+    params = {"focal_length": 0.5, "radial_params": [0.05, 0.0, 0.0, 0.0, 0.0, 0.0]}
+    images = camera_graph("FishEyeCameras", params).run(device="cpu")["render"]["images"]
+    R, T = look_at_view_transform(2.7, 0.0, 180.0)
+    direct = FishEyeCameras(focal_length=torch.tensor([[0.5]]), radial_params=torch.tensor([[0.05, 0, 0, 0, 0, 0.0]]),
+                            R=R, T=T)
+    assert 0.1 < float(images[..., 3].mean()) < 0.9
+    assert (images - render(cow, direct)).abs().max() < 1e-5
