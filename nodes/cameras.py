@@ -212,7 +212,7 @@ def _focal_kwargs(ctx, R, T, focal_length, principal_point, in_ndc, image_size) 
 
 
 @node(category="cameras", inputs=_RT_INPUTS, params=_FOCAL_PARAMS, outputs=[Output("cameras", "Cameras")],
-      checks=_focal_checks)
+      checks=_focal_checks, aliases=("SfMPerspectiveCameras",))
 def PerspectiveCameras(ctx, R, T, focal_length, principal_point, in_ndc, image_size):
     """A batch of pinhole cameras given by focal length and principal point, in NDC or in pixels (the
     intrinsics calibrated real-world data comes with; ``PerspectiveCameras``, also called SfM cameras)."""
@@ -222,7 +222,7 @@ def PerspectiveCameras(ctx, R, T, focal_length, principal_point, in_ndc, image_s
 
 
 @node(category="cameras", inputs=_RT_INPUTS, params=_FOCAL_PARAMS, outputs=[Output("cameras", "Cameras")],
-      checks=_focal_checks)
+      checks=_focal_checks, aliases=("SfMOrthographicCameras",))
 def OrthographicCameras(ctx, R, T, focal_length, principal_point, in_ndc, image_size):
     """A batch of orthographic cameras given by a focal length (a scale) and principal point, in NDC or in
     pixels (``OrthographicCameras``)."""

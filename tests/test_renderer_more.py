@@ -305,3 +305,10 @@ def test_fisheye_cameras_render_the_cow_as_direct_pytorch3d(cow):
                             R=R, T=T)
     assert 0.1 < float(images[..., 3].mean()) < 0.9
     assert (images - render(cow, direct)).abs().max() < 1e-5
+
+
+def test_sfm_names_are_aliases_of_the_focal_length_cameras():
+    from nodegraph.registry import default_registry
+
+    assert default_registry().get("SfMPerspectiveCameras").name == "PerspectiveCameras"
+    assert default_registry().get("SfMOrthographicCameras").name == "OrthographicCameras"
