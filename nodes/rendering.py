@@ -433,11 +433,9 @@ def MeshFragments(ctx, rasterizer, meshes, cameras, depth_range):
     normals = interpolate_face_attributes(fragments.pix_to_face, fragments.bary_coords, faces_normals)[..., 0, :]
     normals = torch.where(covered, (torch.nn.functional.normalize(normals, dim=-1) + 1.0) / 2.0,
                           torch.zeros_like(normals))
-    first = meshes.mesh_to_faces_packed_first_idx().view(-1, 1, 1, 1)
-    if first.shape[0] != pix_to_face.shape[0]:
-        first = first.expand(pix_to_face.shape[0], -1, -1, -1)
+    first = meshes.mesh_to_faces_packed_first_idx().view(-1, 1, 1, 1)  # one image per mesh (checked above)
     local = torch.where(covered, pix_to_face - first, torch.full_like(pix_to_face, -1))
-    per_mesh = meshes.num_faces_per_mesh().view(-1, 1, 1, 1).expand(pix_to_face.shape[0], -1, -1, -1)
+    per_mesh = meshes.num_faces_per_mesh().view(-1, 1, 1, 1)
     face_image = torch.where(covered, local.float() / (per_mesh - 1).clamp(min=1).float(),
                              torch.zeros_like(local, dtype=torch.float32))
     lo, hi = depth_range if depth_range is not None else (None, None)

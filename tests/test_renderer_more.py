@@ -312,3 +312,19 @@ def test_sfm_names_are_aliases_of_the_focal_length_cameras():
 
     assert default_registry().get("SfMPerspectiveCameras").name == "PerspectiveCameras"
     assert default_registry().get("SfMOrthographicCameras").name == "OrthographicCameras"
+
+
+def test_mesh_fragments_face_ids_are_per_mesh_in_a_batch():
+    """In a batch of two meshes the second image's ids count from its own first face, not the packed index."""
+    g = build({"cow": ("LoadMesh", {"file": "assets/cow_mesh/cow.obj"}), "batch": ("ExtendMesh", {"n": 2}),
+               "view": ("LookAtViewTransform", {"views": 2, "azim_end": 90.0}),
+               "camera": ("FoVPerspectiveCameras", {}), "raster": ("RasterizationSettings", {"image_size": 32}),
+               "rasterizer": ("MeshRasterizer", {}), "frag": ("MeshFragments", {})},
+              ["cow.mesh -> batch.mesh", "view.R -> camera.R", "view.T -> camera.T",
+               "camera.cameras -> rasterizer.cameras", "raster.settings -> rasterizer.settings",
+               "rasterizer.rasterizer -> frag.rasterizer", "batch.mesh -> frag.meshes"])
+    out = g.run(device="cpu")["frag"]
+    ids = out["face_ids"]
+    assert ids.shape == (2, 32, 32, 1)
+    assert float(ids[1].max()) < 5856 and float(ids[1].max()) > 0  # the cow has 5856 faces
+    assert float(out["face_image"].max()) <= 1.0
