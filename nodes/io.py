@@ -76,10 +76,37 @@ def _glb_attributes(path: Path) -> dict[str, int]:
     return {name: doc["accessors"][index]["componentType"] for name, index in attributes.items()}
 
 
+def _weld_seams(mesh, normals: torch.Tensor):
+    """Join the vertices a GLB had to split along UV seams: those with the same position and normal (and colour)
+    become one again, in first-seen order, the UVs staying per corner (TexturesUV keeps its own face indices).
+    An OBJ written from the result then has the topology, and so the shading, of the OBJ the GLB came from;
+    vertices that differ in their normal (hard edges) stay apart."""
+    from pytorch3d.renderer import TexturesUV, TexturesVertex
+    from pytorch3d.structures import Meshes
+
+    verts, faces, tex = mesh.verts_packed(), mesh.faces_packed(), mesh.textures
+    keys = [verts, normals]
+    if isinstance(tex, TexturesVertex):
+        keys.append(tex.verts_features_packed())
+    unique, inverse = torch.unique(torch.cat(keys, dim=1), dim=0, return_inverse=True)
+    first = torch.full((unique.shape[0],), verts.shape[0], dtype=torch.int64, device=verts.device)
+    first = first.scatter_reduce(0, inverse, torch.arange(verts.shape[0], device=verts.device), reduce="amin")
+    order = torch.argsort(first)  # welded vertices in the order they first appear
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(order.shape[0], device=verts.device)
+    keep = first[order]
+    new_faces = rank[inverse][faces]
+    if isinstance(tex, TexturesUV):
+        tex = TexturesUV(maps=tex.maps_padded(), faces_uvs=[faces], verts_uvs=tex.verts_uvs_list())
+    elif isinstance(tex, TexturesVertex):
+        tex = TexturesVertex([tex.verts_features_packed()[keep]])
+    return Meshes([verts[keep]], [new_faces], textures=tex, verts_normals=[normals[keep]])
+
+
 def _load_glb(path: Path, device: torch.device):
     """A GLB through PyTorch3D's reader (``MeshGlbFormat`` registered on ``IO``: its TexturesUV or vertex
     colours); trimesh reads what that cannot. Normals stored in the file are kept (PyTorch3D's reader drops
-    them), so a UV seam, whose vertices a GLB must split, shades as smoothly as in the OBJ it came from."""
+    them), and the vertices a GLB splits along UV seams are welded back (see ``_weld_seams``)."""
     from pytorch3d.io import IO
     from pytorch3d.io.experimental_gltf_io import MeshGlbFormat
     from pytorch3d.renderer import TexturesVertex
@@ -97,11 +124,10 @@ def _load_glb(path: Path, device: torch.device):
         scale = _COLOR_SCALE.get(attributes.get("COLOR_0"), 1.0)
         mesh = Meshes(mesh.verts_list(), mesh.faces_list(),
                       textures=TexturesVertex([f[:, :3] / scale for f in tex.verts_features_list()]))
-    if "NORMAL" in attributes:
+    if "NORMAL" in attributes:  # without normals glTF asks for flat shading: the split vertices stay split
         normals = np.asarray(_trimesh_geometry(path).vertex_normals)
         if normals.shape == tuple(mesh.verts_packed().shape):
-            mesh = Meshes(mesh.verts_list(), mesh.faces_list(), textures=mesh.textures,
-                          verts_normals=[torch.as_tensor(normals, dtype=torch.float32, device=device)])
+            mesh = _weld_seams(mesh, torch.as_tensor(normals, dtype=torch.float32, device=device))
     return mesh
 
 

@@ -265,6 +265,9 @@ def test_glb_written_by_save_mesh_renders_the_cow_like_its_obj(cow, tmp_path):
     back = build({"glb": ("LoadMesh", {"file": "cow.glb"})}, [], base_dir=tmp_path).run(device="cpu")["glb"]["mesh"]
     assert type(back.textures).__name__ == "TexturesUV"
     assert torch.equal(back.textures.maps_padded(), cow.textures.maps_padded())
+    # the seam vertices the GLB had to split are welded back: the cow's own vertices and faces, in order
+    assert torch.equal(back.verts_packed(), cow.verts_packed()) and torch.equal(back.faces_packed(),
+                                                                                cow.faces_packed())
     R, T = look_at_view_transform(2.7, 0.0, 180.0)
     cams = FoVPerspectiveCameras(R=R, T=T)
     a, b = render(cow, cams, size=96), render(back, cams, size=96)
@@ -275,7 +278,7 @@ def test_glb_written_by_save_mesh_renders_the_cow_like_its_obj(cow, tmp_path):
                   ["glb.mesh -> save.mesh"], base_dir=tmp_path)
     again.run(device="cpu", out_dir=tmp_path)
     obj = load_objs_as_meshes([str(tmp_path / "again.obj")])
-    assert (render(obj, cams, size=96) - a).abs().max() < 0.15  # OBJ keeps no normals: seams re-average
+    assert (render(obj, cams, size=96) - a).abs().max() < 1e-4
 
 
 def test_glb_trimesh_fallback_keeps_the_texture(tmp_path):
@@ -328,3 +331,17 @@ def test_mesh_fragments_face_ids_are_per_mesh_in_a_batch():
     assert ids.shape == (2, 32, 32, 1)
     assert float(ids[1].max()) < 5856 and float(ids[1].max()) > 0  # the cow has 5856 faces
     assert float(out["face_image"].max()) <= 1.0
+
+
+def test_glb_hard_edges_stay_split_and_keep_their_normals(tmp_path):
+    """A flat-shaded box stores one normal per face corner: welding joins only corners that agree in position
+    and normal (4 per side), so its edges stay hard."""
+    import trimesh
+
+    box = trimesh.creation.box()
+    box.unmerge_vertices()  # 36 corners, each with its face's normal
+    box.export(str(tmp_path / "flat.glb"), include_normals=True)
+    mesh = build({"m": ("LoadMesh", {"file": "flat.glb"})}, [], base_dir=tmp_path).run(device="cpu")["m"]["mesh"]
+    assert mesh.verts_packed().shape == (24, 3) and mesh.faces_packed().shape == (12, 3)
+    normals = mesh.verts_normals_packed()
+    assert torch.allclose(normals.abs().max(dim=1).values, torch.ones(24))  # axis-aligned: the faces' own
