@@ -23,9 +23,9 @@ def _sample_function(ctx, function, resolution: int, extent: float, center, chun
         for start in range(0, points.shape[0], chunk):
             ctx.check_cancelled()
             origins = points[start:start + chunk][None]
-            bundle = RayBundle(origins=origins, directions=torch.zeros_like(origins).index_fill_(
-                -1, torch.tensor([2], device=ctx.device), 1.0), lengths=origins.new_zeros(1, origins.shape[1], 1),
-                xys=origins.new_zeros(1, origins.shape[1], 2))
+            n = origins.shape[1]
+            bundle = RayBundle(origins=origins, directions=origins.new_tensor([0.0, 0.0, 1.0]).expand(1, n, 3),
+                               lengths=origins.new_zeros(1, n, 1), xys=origins.new_zeros(1, n, 2))
             densities, _ = function(ray_bundle=bundle)
             parts.append(densities.reshape(-1))
     return torch.cat(parts).reshape(1, resolution, resolution, resolution)
