@@ -7,5 +7,5 @@ whose names start with ``_`` (``_common``, ``_rays``, ``_smpl``), which declare 
 """
 
 MODULES = ("body", "cameras", "datasets", "images", "implicit", "io", "learnable", "lights", "losses", "meshes",
-           "metrics", "points", "preview", "raymarching", "raysampling", "rendering", "save", "training",
+           "metrics", "points", "preview", "raymarching", "raysampling", "rendering", "save", "surfaces", "training",
            "transforms", "volumes")

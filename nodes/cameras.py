@@ -1,14 +1,19 @@
-"""Cameras: where they are (``look_at_view_transform``, turntables), how they project (FoV cameras), and a random
-pick of target views.
+"""Cameras: where they are (``look_at_view_transform``, turntables), how they project (FoV cameras, cameras given
+by focal length and principal point, fisheye cameras, OpenCV calibrations), relative cameras over a camera graph,
+and a random pick of target views.
 
 ``RandomViews`` is stochastic: inside a training loop it draws a new batch every iteration (from the
 ``Optimize`` node's seeded generator, so a run is repeatable), as the fit-a-mesh-via-rendering tutorial does.
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import numpy as np
 import torch
 
-from nodegraph.spec import Bool, Float, Input, Int, Output, Vec3, node
+from nodegraph.spec import Bool, File, Float, Floats, Input, Int, Output, Vec3, node
 
 from ._common import draw_views
 
@@ -194,3 +199,179 @@ def RandomViews(ctx, cameras, images, images2, count):
     picked = draw_views(ctx, cameras, count, images=images, images2=images2)
     picked["index"] = picked.pop("indices")
     return picked
+
+
+# ------------------------------------------------------------------------ cameras given by focal length
+
+
+_RT_INPUTS = [Input("R", "Tensor", "(N, 3, 3) rotations; identity when not connected", optional=True),
+              Input("T", "Tensor", "(N, 3) translations; zero when not connected", optional=True)]
+_FOCAL_PARAMS = [
+    Floats("focal_length", [1.0, 1.0], "(fx, fy): in NDC units when in_ndc, else in pixels", length=2,
+           min=1e-9),
+    Floats("principal_point", [0.0, 0.0], "(px, py): in NDC when in_ndc (0, 0 is the centre), else in pixels",
+           length=2),
+    Bool("in_ndc", True, "focal length and principal point are in NDC; off: in pixels (screen space), which "
+                         "needs image_size"),
+    Floats("image_size", None, "(height, width) in pixels; needed when in_ndc is off", length=2, min=1.0,
+           optional=True),
+]
+
+
+def _focal_checks(p: dict) -> list[tuple[str, str]]:
+    if not p["in_ndc"] and p["image_size"] is None:
+        return [("image_size", "is needed when in_ndc is off (focal length and principal point in pixels)")]
+    return []
+
+
+def _focal_kwargs(ctx, R, T, focal_length, principal_point, in_ndc, image_size) -> dict:
+    """The keyword arguments PerspectiveCameras and OrthographicCameras share, as (N, 2) tensors on the device."""
+    batch = max([1, *(len(x) for x in (R, T) if x is not None)])
+    kwargs = {"focal_length": torch.tensor([focal_length], device=ctx.device).expand(batch, 2),
+              "principal_point": torch.tensor([principal_point], device=ctx.device).expand(batch, 2),
+              "in_ndc": in_ndc, "device": ctx.device, **_rt(ctx, R, T)}
+    if image_size is not None:
+        kwargs["image_size"] = torch.tensor([image_size], device=ctx.device).expand(batch, 2)
+    return kwargs
+
+
+@node(category="cameras", inputs=_RT_INPUTS, params=_FOCAL_PARAMS, outputs=[Output("cameras", "Cameras")],
+      checks=_focal_checks, aliases=("SfMPerspectiveCameras",))
+def PerspectiveCameras(ctx, R, T, focal_length, principal_point, in_ndc, image_size):
+    """A batch of pinhole cameras given by focal length and principal point, in NDC or in pixels (the
+    intrinsics calibrated real-world data comes with; ``PerspectiveCameras``, also called SfM cameras)."""
+    from pytorch3d.renderer import PerspectiveCameras as P3D
+
+    return P3D(**_focal_kwargs(ctx, R, T, focal_length, principal_point, in_ndc, image_size))
+
+
+@node(category="cameras", inputs=_RT_INPUTS, params=_FOCAL_PARAMS, outputs=[Output("cameras", "Cameras")],
+      checks=_focal_checks, aliases=("SfMOrthographicCameras",))
+def OrthographicCameras(ctx, R, T, focal_length, principal_point, in_ndc, image_size):
+    """A batch of orthographic cameras given by a focal length (a scale) and principal point, in NDC or in
+    pixels (``OrthographicCameras``)."""
+    from pytorch3d.renderer import OrthographicCameras as P3D
+
+    return P3D(**_focal_kwargs(ctx, R, T, focal_length, principal_point, in_ndc, image_size))
+
+
+@node(
+    category="cameras",
+    inputs=_RT_INPUTS,
+    params=[
+        Float("focal_length", 1.0, "focal length (one value: fisheye lenses have square pixels)", min=1e-9),
+        Floats("principal_point", [0.0, 0.0], "(px, py) of the image centre", length=2),
+        Floats("radial_params", [0.0] * 6, "radial distortion k1..k6 (theta polynomial)", length=6),
+        Floats("tangential_params", [0.0, 0.0], "tangential distortion p1, p2", length=2),
+        Floats("thin_prism_params", [0.0] * 4, "thin-prism distortion s1..s4", length=4),
+        Bool("use_radial", True, "apply the radial distortion"),
+        Bool("use_tangential", True, "apply the tangential distortion"),
+        Bool("use_thin_prism", True, "apply the thin-prism distortion"),
+        Bool("world_coordinates", False, "unproject to world coordinates (else to the camera's)"),
+        Floats("image_size", None, "(height, width) in pixels; empty: square NDC", length=2, min=1.0,
+               optional=True),
+    ],
+    outputs=[Output("cameras", "Cameras")],
+)
+def FishEyeCameras(ctx, R, T, focal_length, principal_point, radial_params, tangential_params, thin_prism_params,
+                   use_radial, use_tangential, use_thin_prism, world_coordinates, image_size):
+    """A batch of fisheye cameras: a pinhole projection bent by radial, tangential and thin-prism distortion
+    (the model of Project Aria; ``pytorch3d.renderer.fisheyecameras.FishEyeCameras``).
+
+    Projection is exact per vertex; a mesh rasterizer then joins the projected vertices with straight edges.
+    """
+    from pytorch3d.renderer.fisheyecameras import FishEyeCameras as P3D
+
+    rt = _rt(ctx, R, T)
+    batch = max([1, *(len(x) for x in rt.values())])
+
+    def rows(values) -> torch.Tensor:
+        return torch.tensor([list(values)], dtype=torch.float32, device=ctx.device).expand(batch, -1)
+
+    kwargs = {}
+    if image_size is not None:
+        kwargs["image_size"] = rows(image_size)
+    return P3D(focal_length=rows([focal_length]), principal_point=rows(principal_point),
+               radial_params=rows(radial_params), tangential_params=rows(tangential_params),
+               thin_prism_params=rows(thin_prism_params), use_radial=use_radial, use_tangential=use_tangential,
+               use_thin_prism=use_thin_prism, world_coordinates=world_coordinates, device=ctx.device, **rt, **kwargs)
+
+
+OPENCV_KEYS = ("K", "R", "tvec", "image_size")
+
+
+def _opencv_arrays(path: Path) -> dict:
+    """K, R, tvec and image_size from a JSON object or an NPZ archive with those keys (one camera or a batch)."""
+    if path.suffix.lower() == ".npz":
+        with np.load(str(path), allow_pickle=False) as data:
+            return {k: np.asarray(data[k], dtype=np.float64) for k in data.files}
+    loaded = json.loads(path.read_text())
+    if not isinstance(loaded, dict):
+        raise ValueError("the JSON must be an object with keys " + ", ".join(OPENCV_KEYS))
+    return {k: np.asarray(v, dtype=np.float64) for k, v in loaded.items() if k in OPENCV_KEYS}
+
+
+@node(
+    category="cameras",
+    params=[File("file", "assets/cow_opencv_calibration.json", "JSON or NPZ with `K` (3, 3), `R` (3, 3), `tvec` "
+                 "(3,) and `image_size` (height, width), or a batch of each (N, ...)",
+                 extensions=(".json", ".npz"))],
+    outputs=[Output("cameras", "Cameras", "PerspectiveCameras in screen space, one per calibrated view"),
+             Output("image_size", "Tensor", "(N, 2) the calibrated (height, width) of each view")],
+)
+def CamerasFromOpenCV(ctx, file):
+    """Cameras from an OpenCV calibration: intrinsics K, rotation R and translation tvec of the x_cam = R x + t
+    convention (``pytorch3d.utils.cameras_from_opencv_projection``). Render at the calibrated image size."""
+    from pytorch3d.utils import cameras_from_opencv_projection
+
+    try:
+        arrays = _opencv_arrays(ctx.asset(file))
+    except (OSError, ValueError, TypeError) as exc:
+        ctx.fail("file", f"cannot read {file!r} as a calibration: {type(exc).__name__}: {exc}")
+    missing = [k for k in OPENCV_KEYS if k not in arrays]
+    if missing:
+        ctx.fail("file", f"{file!r} lacks {', '.join(missing)} (needs {', '.join(OPENCV_KEYS)})")
+    want = {"K": (3, 3), "R": (3, 3), "tvec": (3,), "image_size": (2,)}
+    tensors = {}
+    for key, shape in want.items():
+        value = torch.as_tensor(arrays[key], dtype=torch.float32, device=ctx.device)
+        if tuple(value.shape) == shape:
+            value = value[None]
+        if tuple(value.shape[1:]) != shape:
+            ctx.fail("file", f"`{key}` in {file!r} must be {list(shape)} or [N, {', '.join(map(str, shape))}], "
+                             f"got {list(value.shape)}")
+        tensors[key] = value
+    sizes = {v.shape[0] for v in tensors.values()}
+    if len(sizes - {1}) > 1:
+        ctx.fail("file", f"{file!r} mixes batch sizes {sorted(sizes)}")
+    n = max(sizes)
+    tensors = {k: v.expand(n, *v.shape[1:]) for k, v in tensors.items()}
+    if (tensors["image_size"] < 1).any():
+        ctx.fail("file", f"`image_size` in {file!r} must be positive (height, width)")
+    cameras = cameras_from_opencv_projection(tensors["R"], tensors["tvec"], tensors["K"], tensors["image_size"])
+    return {"cameras": cameras, "image_size": tensors["image_size"]}
+
+
+# ------------------------------------------------------------------------ camera graphs (bundle adjustment)
+
+
+@node(
+    category="cameras",
+    inputs=[Input("cameras", "Cameras", "N absolute cameras"),
+            Input("edges", "Tensor", "(E, 2) pairs (i, j) of camera indices")],
+    outputs=[Output("cameras", "Cameras", "E PerspectiveCameras: camera j's pose relative to camera i")],
+)
+def RelativeCameras(ctx, cameras, edges):
+    """The relative camera of each edge (i, j) of a camera graph: ``inverse(world_to_view_i) o world_to_view_j``
+    as R and T (the bundle-adjustment tutorial's ``get_relative_camera``)."""
+    from pytorch3d.renderer import PerspectiveCameras as P3D
+
+    if edges.dim() != 2 or edges.shape[1] != 2 or edges.is_floating_point():
+        ctx.fail("edges", f"must be integer (E, 2) camera index pairs, got {edges.dtype} {list(edges.shape)}")
+    if edges.numel() and (int(edges.min()) < 0 or int(edges.max()) >= len(cameras)):
+        ctx.fail("edges", f"refer to camera {int(edges.max())} but there are {len(cameras)} cameras")
+    edges = edges.to(cameras.device)
+    first = cameras[edges[:, 0]].get_world_to_view_transform()
+    second = cameras[edges[:, 1]].get_world_to_view_transform()
+    matrix = first.inverse().compose(second).get_matrix()
+    return P3D(R=matrix[:, :3, :3], T=matrix[:, 3, :3], device=cameras.device)

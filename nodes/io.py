@@ -1,11 +1,14 @@
 """Loading nodes: meshes, point clouds and images from files next to the graph (or in allowed data folders).
 
 OBJ files (with their MTL and texture image) load through PyTorch3D's ``load_objs_as_meshes``, as the
-tutorials do; PLY through ``pytorch3d.io.IO``; GLB, GLTF, STL and OFF through trimesh. Point clouds come from
+tutorials do; PLY through ``pytorch3d.io.IO``; GLB through PyTorch3D's ``MeshGlbFormat`` (texture kept; trimesh
+when it cannot); GLTF, STL and OFF through trimesh (a GLTF's base-colour texture kept). Point clouds come from
 PLY (with or without per-vertex colour) or from NPZ archives holding ``verts`` and optionally ``rgb``.
 """
 from __future__ import annotations
 
+import json
+import struct
 import warnings
 from pathlib import Path
 
@@ -14,7 +17,7 @@ import torch
 from PIL import Image
 
 from nodegraph.errors import NodeError
-from nodegraph.spec import Choice, File, Input, Output, node
+from nodegraph.spec import Choice, File, Input, Output, Text, node
 
 from ._files import check_archive, check_image, gltf_companions, obj_companions
 
@@ -23,21 +26,111 @@ POINTS_EXTENSIONS = (".ply", ".npz")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
-def _load_trimesh(path: Path, device: torch.device):
-    """A mesh through trimesh (GLB, STL, OFF): vertex colours become TexturesVertex when the file has them."""
+def _trimesh_geometry(path: Path):
+    """The file's one mesh through trimesh: a scene's single geometry as stored (its own normals kept), several
+    geometries concatenated."""
     import trimesh
-    from pytorch3d.renderer import TexturesVertex
+
+    loaded = trimesh.load(str(path), process=False)
+    if isinstance(loaded, trimesh.Scene):
+        parts = list(loaded.geometry.values())
+        return parts[0] if len(parts) == 1 else trimesh.load(str(path), force="mesh", process=False)
+    return loaded
+
+
+def _load_trimesh(path: Path, device: torch.device):
+    """A mesh through trimesh (GLB/GLTF, STL, OFF): a base-colour texture with UVs becomes TexturesUV, vertex
+    colours TexturesVertex."""
+    from pytorch3d.renderer import TexturesUV, TexturesVertex
     from pytorch3d.structures import Meshes
 
-    loaded = trimesh.load(str(path), force="mesh", process=False)
+    loaded = _trimesh_geometry(path)
     verts = torch.as_tensor(np.asarray(loaded.vertices), dtype=torch.float32, device=device)
     faces = torch.as_tensor(np.asarray(loaded.faces), dtype=torch.int64, device=device)
     textures = None
-    colors = getattr(loaded.visual, "vertex_colors", None) if loaded.visual.kind == "vertex" else None
+    visual = loaded.visual
+    if visual.kind == "texture" and getattr(visual, "uv", None) is not None:
+        material = visual.material
+        image = getattr(material, "baseColorTexture", None) or getattr(material, "image", None)
+        if image is not None:
+            rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+            uvs = torch.as_tensor(np.asarray(visual.uv), dtype=torch.float32, device=device)
+            textures = TexturesUV(maps=[torch.as_tensor(rgb, device=device)], faces_uvs=[faces], verts_uvs=[uvs])
+    colors = getattr(visual, "vertex_colors", None) if visual.kind == "vertex" else None
     if colors is not None and len(colors) == len(verts):
         rgb = torch.as_tensor(np.asarray(colors)[:, :3], dtype=torch.float32, device=device) / 255.0
         textures = TexturesVertex([rgb])
     return Meshes([verts], [faces], textures=textures)
+
+
+# glTF component types of normalised integer colours -> their largest value
+_COLOR_SCALE = {5121: 255.0, 5123: 65535.0}
+
+
+def _glb_attributes(path: Path) -> dict[str, int]:
+    """The vertex attributes of a GLB's first primitive (POSITION, NORMAL, COLOR_0, ...), each with its
+    accessor's component type, from the file's JSON chunk."""
+    with open(path, "rb") as f:
+        header = f.read(20)
+        length = struct.unpack("<I", header[12:16])[0]
+        doc = json.loads(f.read(length))
+    attributes = doc["meshes"][0]["primitives"][0]["attributes"]
+    return {name: doc["accessors"][index]["componentType"] for name, index in attributes.items()}
+
+
+def _weld_seams(mesh, normals: torch.Tensor):
+    """Join the vertices a GLB had to split along UV seams: those with the same position and normal (and colour)
+    become one again, in first-seen order, the UVs staying per corner (TexturesUV keeps its own face indices).
+    An OBJ written from the result then has the topology, and so the shading, of the OBJ the GLB came from;
+    vertices that differ in their normal (hard edges) stay apart."""
+    from pytorch3d.renderer import TexturesUV, TexturesVertex
+    from pytorch3d.structures import Meshes
+
+    verts, faces, tex = mesh.verts_packed(), mesh.faces_packed(), mesh.textures
+    keys = [verts, normals]
+    if isinstance(tex, TexturesVertex):
+        keys.append(tex.verts_features_packed())
+    unique, inverse = torch.unique(torch.cat(keys, dim=1), dim=0, return_inverse=True)
+    first = torch.full((unique.shape[0],), verts.shape[0], dtype=torch.int64, device=verts.device)
+    first = first.scatter_reduce(0, inverse, torch.arange(verts.shape[0], device=verts.device), reduce="amin")
+    order = torch.argsort(first)  # welded vertices in the order they first appear
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(order.shape[0], device=verts.device)
+    keep = first[order]
+    new_faces = rank[inverse][faces]
+    if isinstance(tex, TexturesUV):
+        tex = TexturesUV(maps=tex.maps_padded(), faces_uvs=[faces], verts_uvs=tex.verts_uvs_list())
+    elif isinstance(tex, TexturesVertex):
+        tex = TexturesVertex([tex.verts_features_packed()[keep]])
+    return Meshes([verts[keep]], [new_faces], textures=tex, verts_normals=[normals[keep]])
+
+
+def _load_glb(path: Path, device: torch.device):
+    """A GLB through PyTorch3D's reader (``MeshGlbFormat`` registered on ``IO``: its TexturesUV or vertex
+    colours); trimesh reads what that cannot. Normals stored in the file are kept (PyTorch3D's reader drops
+    them), and the vertices a GLB splits along UV seams are welded back (see ``_weld_seams``)."""
+    from pytorch3d.io import IO
+    from pytorch3d.io.experimental_gltf_io import MeshGlbFormat
+    from pytorch3d.renderer import TexturesVertex
+    from pytorch3d.structures import Meshes
+
+    io = IO()
+    io.register_meshes_format(MeshGlbFormat())
+    try:
+        mesh = io.load_mesh(str(path), include_textures=True, device=device)
+    except Exception:  # a GLB PyTorch3D cannot read (several primitives, other materials): trimesh can
+        return _load_trimesh(path, device)
+    attributes = _glb_attributes(path)
+    tex = mesh.textures
+    if isinstance(tex, TexturesVertex):  # PyTorch3D keeps RGBA and integer colours as stored; we want RGB in [0, 1]
+        scale = _COLOR_SCALE.get(attributes.get("COLOR_0"), 1.0)
+        mesh = Meshes(mesh.verts_list(), mesh.faces_list(),
+                      textures=TexturesVertex([f[:, :3] / scale for f in tex.verts_features_list()]))
+    if "NORMAL" in attributes:  # without normals glTF asks for flat shading: the split vertices stay split
+        normals = np.asarray(_trimesh_geometry(path).vertex_normals)
+        if normals.shape == tuple(mesh.verts_packed().shape):
+            mesh = _weld_seams(mesh, torch.as_tensor(normals, dtype=torch.float32, device=device))
+    return mesh
 
 
 @node(
@@ -50,7 +143,8 @@ def LoadMesh(ctx, file):
     """Load a triangle mesh from a file.
 
     OBJ files load with their materials and texture image (``load_objs_as_meshes``), PLY files with their
-    vertex colours when present, GLB/GLTF/STL/OFF through trimesh.
+    vertex colours when present, GLB with its texture (PyTorch3D's ``MeshGlbFormat``, trimesh where that cannot read
+    it), GLTF/STL/OFF through trimesh.
     """
     path = ctx.asset(file)
     ext = path.suffix.lower()
@@ -69,6 +163,8 @@ def LoadMesh(ctx, file):
                 from pytorch3d.io import IO
 
                 mesh = IO().load_mesh(str(path), device=ctx.device)
+            elif ext == ".glb":
+                mesh = _load_glb(path, ctx.device)
             else:
                 mesh = _load_trimesh(path, ctx.device)
     except Exception as exc:  # any parser failure means the file is not a mesh we can read
@@ -140,3 +236,31 @@ def LoadImage(ctx, file, channels):
     if array.ndim == 2:
         array = array[..., None]
     return torch.as_tensor(array, device=ctx.device)[None]
+
+
+@node(
+    category="io",
+    params=[File("file", "assets/camera_graph.npz", "NPZ archive or NPY array", extensions=(".npz", ".npy")),
+            Text("key", "R_absolute_gt", "which array of an NPZ archive (ignored for NPY)")],
+    outputs=[Output("tensor", "Tensor", "the array as a tensor (floats as float32, integers as int64)")],
+)
+def LoadTensor(ctx, file, key):
+    """Load one array from an NPZ archive (or an NPY file) as a tensor, e.g. the bundle-adjustment tutorial's
+    cameras and camera-graph edges from ``camera_graph.npz``. Pickled object arrays are refused."""
+    path = ctx.asset(file)
+    try:
+        if path.suffix.lower() == ".npy":
+            array = np.load(str(path), allow_pickle=False)
+        else:
+            with np.load(str(path), allow_pickle=False) as data:
+                if key not in data.files:
+                    ctx.fail("key", f"{file!r} has no array {key!r} (it has {sorted(data.files)})")
+                array = data[key]
+    except NodeError:
+        raise
+    except (OSError, ValueError) as exc:
+        ctx.fail("file", f"cannot read {file!r}: {type(exc).__name__}: {exc}")
+    if array.dtype.kind not in "fiub":
+        ctx.fail("file", f"{key!r} in {file!r} holds {array.dtype} values, not numbers")
+    dtype = torch.float32 if array.dtype.kind == "f" else torch.bool if array.dtype.kind == "b" else torch.int64
+    return torch.as_tensor(np.ascontiguousarray(array), device=ctx.device).to(dtype)

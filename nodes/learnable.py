@@ -12,7 +12,7 @@ import torch
 from pytorch3d.renderer import FoVPerspectiveCameras, TexturesVertex, look_at_rotation
 from pytorch3d.structures import Meshes
 
-from nodegraph.spec import Choice, Color, Float, Floats, Input, Int, Output, Vec3, node
+from nodegraph.spec import Bool, Choice, Color, Float, Floats, Input, Int, Output, Vec3, node
 
 _SEED = Int("seed", 0, "seeds the random initial value, so a run is repeatable", min=0)
 
@@ -128,6 +128,49 @@ def LearnableCameraPosition(ctx, position, fov, znear, zfar, aspect_ratio):
     cameras = FoVPerspectiveCameras(R=R, T=T, fov=fov, znear=znear, zfar=zfar, aspect_ratio=aspect_ratio,
                                     device=pos.device)
     return {"cameras": cameras, "position": pos, "R": R, "T": T}
+
+
+@node(
+    category="learnable",
+    learnable=True,
+    params=[
+        Int("count", 20, "how many cameras", min=1, max=100_000),
+        Float("init_std", 1.0, "standard deviation of the random initial log-rotations and translations", min=0.0),
+        Bool("fix_first", True, "camera 0 stays the identity (R = I, T = 0): it fixes the gauge, as the "
+                                "bundle-adjustment tutorial's camera_mask does"),
+        _SEED,
+    ],
+    outputs=[
+        Output("cameras", "Cameras", "PerspectiveCameras (SfM cameras) with the learned R and T"),
+        Output("log_R", "Tensor", "the learned axis-angle log-rotations (count, 3), camera 0 masked"),
+        Output("R", "Tensor", "(count, 3, 3) = so3_exp_map(log_R)"),
+        Output("T", "Tensor", "(count, 3) the learned translations, camera 0 masked"),
+    ],
+)
+def LearnableAbsoluteCameras(ctx, count, init_std, fix_first, seed):
+    """A learnable set of absolute cameras: log-rotations and translations, ``R = so3_exp_map(log_R)``.
+
+    As in PyTorch3D's bundle-adjustment tutorial: both start as seeded normal values (first the log-rotations,
+    then the translations, from one generator) and with ``fix_first`` the first camera is multiplied by a
+    mask, so it stays the identity and its gradient is zero.
+    """
+    from pytorch3d.renderer import PerspectiveCameras
+    from pytorch3d.transforms import so3_exp_map
+
+    generator = _generator(seed)  # see _generator; one stream, drawn in the tutorial's order
+    start = [torch.randn((count, 3), generator=generator, device="cpu") * init_std for _ in range(2)]
+    for t in start:
+        t[0] = 0.0 if fix_first else t[0]
+    log_R = ctx.param("log_R", lambda: start[0].to(ctx.device))
+    T = ctx.param("T", lambda: start[1].to(ctx.device))
+    if log_R.shape[0] != count:
+        ctx.fail("count", f"is {count} but the learned cameras are {log_R.shape[0]}")
+    mask = torch.ones((count, 1), device=log_R.device)
+    if fix_first:
+        mask[0] = 0.0
+    R = so3_exp_map(log_R * mask)
+    cameras = PerspectiveCameras(R=R, T=T * mask, device=log_R.device)
+    return {"cameras": cameras, "log_R": log_R * mask, "R": R, "T": T * mask}
 
 
 # ------------------------------------------------------------------------------------------ tensors

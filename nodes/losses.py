@@ -213,3 +213,23 @@ def LossSum(ctx, losses, weight):
         ctx.fail("losses", "connect at least one loss")
     total = LossValue.combine(losses)
     return LossValue(weight * total.total, total.terms)
+
+
+@node(
+    category="losses",
+    inputs=[Input("cameras", "Cameras"), Input("target", "Cameras", "as many cameras, or one")],
+    params=[_WEIGHT],
+    outputs=_LOSS,
+)
+def CameraDistanceLoss(ctx, cameras, target, weight):
+    """How far two camera batches are apart: ``(1 - so3_relative_angle(R1, R2, cos_angle=True)).mean()`` plus the
+    mean squared translation difference (the bundle-adjustment tutorial's ``calc_camera_distance``)."""
+    from pytorch3d.transforms import so3_relative_angle
+
+    if len(target) not in (1, len(cameras)):
+        ctx.fail("target", f"has {len(target)} cameras but cameras has {len(cameras)}")
+    R1, R2 = cameras.R, target.R.to(cameras.device).expand_as(cameras.R)
+    T1, T2 = cameras.T, target.T.to(cameras.device).expand_as(cameras.T)
+    rotation = (1.0 - so3_relative_angle(R1, R2, cos_angle=True)).mean()
+    translation = ((T1 - T2) ** 2).sum(1).mean()
+    return LossValue.term(ctx.node_id, rotation + translation, weight)

@@ -375,3 +375,76 @@ def ImplicitRenderer(ctx, cameras, function, raysampler, raymarcher, chunk_size)
     images, bundle = render_rays(ctx, cameras, raysampler, raymarcher, function, chunk_size,
                                  bytes_per_point=per_point, field_name="the implicit function")
     return renderer_outputs(images, bundle)
+
+
+# ---------------------------------------------------------------------------------------- more mesh shaders
+
+
+@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")])
+def HardGouraudShader(ctx, cameras, lights, materials, blend):
+    """Gouraud shading: lighting computed at vertices and interpolated, nearest face only (hard edges)."""
+    return _shader("HardGouraudShader", ctx, cameras, lights, materials, blend)
+
+
+# ---------------------------------------------------------------------------------------- fragments as images
+
+
+def _unit_range(values: torch.Tensor, covered: torch.Tensor, lo: float | None, hi: float | None) -> torch.Tensor:
+    """``values`` mapped to [0, 1] between ``lo`` and ``hi`` (empty: the covered pixels' own range), 0 where
+    nothing is covered."""
+    if lo is None or hi is None:
+        seen = values[covered]
+        lo, hi = (float(seen.min()), float(seen.max())) if seen.numel() else (0.0, 1.0)
+    scaled = ((values - lo) / max(hi - lo, 1e-12)).clamp(0.0, 1.0)
+    return torch.where(covered, scaled, torch.zeros_like(scaled))
+
+
+@node(
+    category="rendering",
+    inputs=[
+        Input("rasterizer", "Rasterizer", "a MeshRasterizer"),
+        Input("meshes", "Meshes"),
+        Input("cameras", "Cameras", "rasterize with these instead of the rasterizer's", optional=True),
+    ],
+    params=[Floats("depth_range", None, "(near, far) that depth_image maps to 0 and 1; empty: the nearest and "
+                                        "farthest covered pixel of the batch", length=2, min=0.0, optional=True)],
+    outputs=[
+        Output("depth", "Images", "(B, H, W, 1) the nearest face's depth (zbuf) in scene units, 0 where nothing "
+                                  "is covered: what a depth loss reads"),
+        Output("depth_image", "Images", "(B, H, W, 1) depth mapped to [0, 1] by depth_range (0 off the mesh)"),
+        Output("normals", "Images", "(B, H, W, 3) the interpolated world-space surface normal n as (n + 1) / 2, "
+                                    "0 off the mesh"),
+        Output("face_ids", "Images", "(B, H, W, 1) the index of the nearest face within its mesh, -1 off it"),
+        Output("face_image", "Images", "(B, H, W, 1) face index / (faces - 1), 0 off the mesh: for a preview"),
+        Output("mask", "Images", "(B, H, W, 1) 1 where a face is visible"),
+    ],
+)
+def MeshFragments(ctx, rasterizer, meshes, cameras, depth_range):
+    """The rasterizer's fragments as images: depth (zbuf), surface normals and face ids of the nearest face
+    per pixel (``MeshRasterizer(meshes)``: ``Fragments.zbuf``, ``pix_to_face``, ``bary_coords``).
+
+    Normals interpolate the vertex normals with the barycentric coordinates, as PyTorch3D's shaders do.
+    """
+    from pytorch3d.ops import interpolate_face_attributes
+    from pytorch3d.renderer import MeshRasterizer as P3DRasterizer
+
+    check_render_inputs(ctx, rasterizer, P3DRasterizer, "meshes", len(meshes), "mesh(es)", cameras,
+                        "use ExtendMesh to repeat the mesh once per camera")
+    if depth_range is not None and depth_range[1] <= depth_range[0]:
+        ctx.fail("depth_range", f"far ({depth_range[1]}) must be greater than near ({depth_range[0]})")
+    fragments = rasterizer(meshes, **overrides(cameras=cameras))
+    pix_to_face = fragments.pix_to_face[..., :1]
+    covered = pix_to_face >= 0
+    depth = torch.where(covered, fragments.zbuf[..., :1], torch.zeros_like(fragments.zbuf[..., :1]))
+    faces_normals = meshes.verts_normals_packed()[meshes.faces_packed()]
+    normals = interpolate_face_attributes(fragments.pix_to_face, fragments.bary_coords, faces_normals)[..., 0, :]
+    normals = torch.where(covered, (torch.nn.functional.normalize(normals, dim=-1) + 1.0) / 2.0,
+                          torch.zeros_like(normals))
+    first = meshes.mesh_to_faces_packed_first_idx().view(-1, 1, 1, 1)  # one image per mesh (checked above)
+    local = torch.where(covered, pix_to_face - first, torch.full_like(pix_to_face, -1))
+    per_mesh = meshes.num_faces_per_mesh().view(-1, 1, 1, 1)
+    face_image = torch.where(covered, local.float() / (per_mesh - 1).clamp(min=1).float(),
+                             torch.zeros_like(local, dtype=torch.float32))
+    lo, hi = depth_range if depth_range is not None else (None, None)
+    return {"depth": depth, "depth_image": _unit_range(fragments.zbuf[..., :1], covered, lo, hi),
+            "normals": normals, "face_ids": local.float(), "face_image": face_image, "mask": covered.float()}

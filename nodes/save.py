@@ -70,15 +70,30 @@ def SaveAnimation(ctx, images, filename, fps, loop):
 
 
 def _save_glb(path: Path, mesh) -> None:
+    """Write GLB through trimesh (PyTorch3D's GLB writer fails with current numpy) with the mesh's vertex normals,
+    its TexturesUV as a base-colour texture or its vertex colours. A GLB has one UV per vertex, so vertices on a
+    UV seam are split; the stored normals keep their shading what it was."""
     import trimesh
 
-    verts = mesh.verts_list()[0].detach().cpu().numpy()
-    faces = mesh.faces_list()[0].detach().cpu().numpy()
-    colors = None
-    if mesh.textures is not None and type(mesh.textures).__name__ == "TexturesVertex":
-        colors = (mesh.textures.verts_features_list()[0][:, :3].detach().clamp(0, 1).cpu().numpy() * 255)
-        colors = colors.astype(np.uint8)
-    trimesh.Trimesh(verts, faces, vertex_colors=colors, process=False).export(str(path))
+    verts, faces = mesh.verts_packed(), mesh.faces_packed()
+    normals = mesh.verts_normals_packed()
+    tex = mesh.textures
+    kind = type(tex).__name__ if tex is not None else None
+    visual = None
+    if kind == "TexturesUV":
+        corners = torch.stack([faces.reshape(-1), tex.faces_uvs_list()[0].reshape(-1)], dim=1)
+        pairs, inverse = torch.unique(corners, dim=0, return_inverse=True)
+        verts, normals, faces = verts[pairs[:, 0]], normals[pairs[:, 0]], inverse.reshape(-1, 3)
+        uvs = tex.verts_uvs_list()[0][pairs[:, 1]].detach().cpu().numpy()
+        image = Image.fromarray(to_uint8(tex.maps_padded()[0]))
+        visual = trimesh.visual.TextureVisuals(uv=uvs, material=trimesh.visual.material.PBRMaterial(
+            baseColorTexture=image))
+    elif kind == "TexturesVertex":
+        colors = (tex.verts_features_list()[0][:, :3].detach().clamp(0, 1).cpu().numpy() * 255).astype(np.uint8)
+        visual = trimesh.visual.ColorVisuals(vertex_colors=colors)
+    out = trimesh.Trimesh(verts.detach().cpu().numpy(), faces.detach().cpu().numpy(),
+                          vertex_normals=normals.detach().cpu().numpy(), visual=visual, process=False)
+    out.export(str(path), include_normals=True)
 
 
 @node(
@@ -88,7 +103,8 @@ def _save_glb(path: Path, mesh) -> None:
                                          "folder", extensions=(".obj", ".ply", ".glb"), must_exist=False)],
 )
 def SaveMesh(ctx, mesh, filename):
-    """Write the first mesh of a batch to OBJ, PLY or GLB (vertex colours kept in PLY and GLB)."""
+    """Write the first mesh of a batch to OBJ, PLY or GLB (UV texture kept in OBJ and GLB, vertex colours in PLY and
+    GLB)."""
     path = ctx.output_path(filename)
     first = mesh[0].detach()  # a trained mesh still carries its autograd graph
     ext = path.suffix.lower()

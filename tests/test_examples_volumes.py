@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from pytorch3d.io import load_obj
 
 import nodegraph
 from nodegraph.graph import dumps
@@ -74,6 +75,9 @@ def test_implicit_surfaces_cpu_form_through_the_cli(graphs_dir, tmp_path):
     assert all(float((row > 20).float().mean()) > 0.1 for row in pixels)  # every field shows up
     gif = Image.open(tmp_path / "torus_turntable.gif")
     assert gif.n_frames == 8
+    for shape in ("sphere", "box", "torus"):  # the marching-cubes branch saves each field as a mesh
+        verts, faces, _ = load_obj(tmp_path / f"{shape}.obj", load_textures=False)
+        assert verts.shape[0] > 500 and faces.verts_idx.shape[0] > 1000, shape
 
 
 def test_pointcloud_to_volume_cpu_form(graphs_dir, tmp_path):
@@ -98,6 +102,8 @@ def test_fit_textured_volume_cpu_form_learns_the_cow(graphs_dir, tmp_path):
     assert out["psnr_heldout"]["psnr"] > black + 8.5
     assert Image.open(tmp_path / "turntable.gif").n_frames == 8
     assert (tmp_path / "turntable.png").exists() and (tmp_path / "views.png").exists()
+    mesh = out["extract_mesh"]["mesh"]  # the fitted density's isosurface, saved
+    assert mesh.verts_packed().shape[0] > 100 and (tmp_path / "volume_mesh.ply").exists()
 
 
 @pytest.mark.slow
@@ -110,3 +116,4 @@ def test_fit_simple_nerf_cpu_form_learns_the_cow(graphs_dir, tmp_path):
     assert out["iou_heldout"]["iou"] > 0.8
     assert Image.open(tmp_path / "turntable.gif").n_frames == 8
     assert (tmp_path / "heldout.png").exists()
+    assert out["extract_mesh"]["mesh"].verts_packed().shape[0] > 100 and (tmp_path / "nerf_mesh.obj").exists()

@@ -103,7 +103,7 @@ def test_the_wheel_installs_one_namespace_with_the_editor_and_the_examples(insta
     # the examples and every asset they ship with, the provenance note included
     examples = {f"nodegraph/examples/{p.relative_to(ROOT / 'graphs').as_posix()}"
                 for p in [*(ROOT / "graphs").glob("*.json"), *(ROOT / "graphs" / "assets").rglob("*")] if p.is_file()}
-    assert len(EXAMPLES) == 17
+    assert len(EXAMPLES) == 19
     assert examples == {n for n in names if n.startswith("nodegraph/examples/")}
     for asset in ("assets/PROVENANCE.md", "assets/cow_mesh/cow.obj", "assets/cow_mesh/cow_texture.png",
                   "assets/teapot.obj", "assets/pedestrian.ply", "assets/standin_body/standin_body.npz"):
@@ -203,7 +203,7 @@ def test_the_installed_server_serves_the_editor_and_the_examples(installed):
         status, body = _get(url + "/api/graphs?collection=examples")
         assert status == 200
         listed = json.loads(body)["graphs"]
-        assert sorted(g["path"] for g in listed) == EXAMPLES and len(listed) == 17
+        assert sorted(g["path"] for g in listed) == EXAMPLES and len(listed) == 19
     finally:
         proc.terminate()
         try:
