@@ -153,7 +153,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             else:
                 run = history.load_run(words[1])
                 run["folder"] = str(history.run_path(words[1]))
-                print(json.dumps(run if args.json else {k: v for k, v in run.items() if k != "graph"},
+                print(json.dumps(run if args.json else {k: v for k, v in run.items() if k != "document"},
                                  indent=2, default=str))
         except KeyError as exc:
             print(exc.args[0], file=sys.stderr)

@@ -323,14 +323,14 @@ def _graph_name(graph: str) -> str:
 
 
 def load_run(run_id: str, root: Path | None = None) -> dict:
-    """One run in full: its summary plus ``graph``, ``manifest`` and ``curves``."""
+    """One run in full: its summary plus ``document`` (the graph as it ran), ``manifest`` and ``curves``."""
     folder = run_path(run_id, root)
     out = json.loads((folder / "run.json").read_text())
-    for name in ("graph", "manifest", "curves"):
+    for key, name in (("document", "graph"), ("manifest", "manifest"), ("curves", "curves")):
         try:
-            out[name] = json.loads((folder / f"{name}.json").read_text())
+            out[key] = json.loads((folder / f"{name}.json").read_text())
         except (OSError, ValueError):
-            out[name] = None
+            out[key] = None
     return out
 
 
@@ -395,7 +395,7 @@ def param_values(doc: dict) -> dict[str, Any]:
 def compare(a: str, b: str, root: Path | None = None) -> dict:
     """Two runs side by side: the params that differ, both metric sets, both curves, the previews both made."""
     ra, rb = load_run(a, root), load_run(b, root)
-    pa, pb = param_values(ra.get("graph") or {}), param_values(rb.get("graph") or {})
+    pa, pb = param_values(ra.get("document") or {}), param_values(rb.get("document") or {})
     differ = {k: [pa.get(k), pb.get(k)] for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)}
     ma, mb = ra.get("metrics") or {}, rb.get("metrics") or {}
     metrics = {k: [ma.get(k), mb.get(k)] for k in sorted(set(ma) | set(mb))}
