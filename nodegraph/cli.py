@@ -189,9 +189,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"nodegraph sweep: {exc}", file=sys.stderr)
         return EXIT_BAD_GRAPH
-    try:
-        import ray  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:  # not imported here: connect() sets Ray up before it is
         print("nodegraph sweep needs Ray: pip install 'nodegraph[ray]'", file=sys.stderr)
         return EXIT_FAILED
 

@@ -28,6 +28,7 @@ import os
 import random
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -37,6 +38,7 @@ from typing import Any, Callable
 
 from nodegraph import history, paths
 
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 CANCEL_GRACE_S = 5.0  # after a cancel, how long running trials get to stop at a node/iteration boundary
 
 
@@ -231,6 +233,10 @@ def _document(graph: str | Path | dict, base_dir: str | Path | None) -> tuple[di
 def connect(address: str | None) -> bool:
     """Join the Ray cluster at ``address`` (``auto``, ``HOST:PORT``), or start a local one on loopback with
     no dashboard when None. Returns whether this call started Ray (and so should stop it)."""
+    if not address and "ray" not in sys.modules:
+        # Ray's "single-machine" mode: every Ray process binds 127.0.0.1 (otherwise Ray swaps 127.0.0.1 for
+        # the machine's routable address and listens on every interface). Read when Ray is imported.
+        os.environ.setdefault(LOOPBACK_ENV, "0")
     import ray
 
     if ray.is_initialized():
@@ -239,7 +245,7 @@ def connect(address: str | None) -> bool:
     if address:
         ray.init(address=address, _node_ip_address="127.0.0.1" if _is_loopback(address) else None, **common)
     else:
-        ray.init(_node_ip_address="127.0.0.1", **common)
+        ray.init(address="local", _node_ip_address="127.0.0.1", **common)  # never an already running one
     return True
 
 
