@@ -33,6 +33,7 @@ LAYERS: list[set[str]] = [
     {"server.protocol", "server.auth", "server.library", "server.element"},
     {"server.worker"},
     {"server.workspace"},
+    {"server.runs_api"},
     {"server.app"},
     {"server"},
     {"server.__main__", "cli"},                                       # ... CLI, server

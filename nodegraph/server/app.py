@@ -20,6 +20,7 @@ from nodegraph.server import protocol
 from nodegraph.server.auth import SameOriginGuard, TokenGuard
 from nodegraph.server.element import Editor
 from nodegraph.server.library import PathRefused, list_files
+from nodegraph.server.runs_api import runs_routes
 from nodegraph.server.workspace import RunBusy, Workspace
 
 
@@ -44,6 +45,7 @@ def install(workspace: Workspace, token: str | None, host: str = "127.0.0.1") ->
         Editor(token).classes("ng-root")
 
     app.include_router(api_routes(workspace))
+    app.include_router(runs_routes(workspace, guarded))
 
 
 # -------------------------------------------------------------------------------------------- the API
