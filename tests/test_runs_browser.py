@@ -147,3 +147,40 @@ def test_a_run_reopens_as_it_ran_and_deleting_one_removes_it(page, server, runs)
     page.locator(f"[data-run='{older['id']}']").wait_for(state="detached")
     assert [r["id"] for r in server.api("GET", "/runs").json()["runs"]] == [runs[0]["id"]]
     assert page.errors == []
+
+
+def test_a_sweep_started_in_the_editor_fills_its_table_and_a_row_opens_as_a_run(page, server):
+    """Real Ray in the server process: a local loopback cluster that the sweep starts and stops."""
+    if not page.locator("[data-role=runs-panel]").is_visible():
+        page.get_by_role("button", name="Runs").click()
+    page.get_by_label("Sweep tab").click()
+    sweep = page.locator("[data-role=sweep-panel]")
+    sweep.get_by_label("Sweep node", exact=True).select_option("optimize")
+    sweep.get_by_label("Sweep param", exact=True).select_option("lr")
+    sweep.get_by_label("Sweep values", exact=True).fill("0.05, 0.2")
+    sweep.get_by_label("Add sweep param").click()
+    assert sweep.locator("[data-pick='optimize.lr']").count() == 1
+    sweep.get_by_label("Sweep metric", exact=True).fill("silhouette.loss")
+    sweep.get_by_label("Start sweep").click()
+    table = sweep.locator("[data-role=sweep-table]")
+    table.locator("tr[data-trial]").nth(1).wait_for(timeout=120000)
+    page.wait_for_function("() => document.querySelector('[data-role=sweep-status]').textContent.includes('done')",
+                           timeout=60000)
+    state = server.api("GET", "/sweep").json()["sweep"]
+    rows = state["rows"]
+    assert [r["status"] for r in rows] == ["ok", "ok"] and rows[0]["metric"] <= rows[1]["metric"]
+    assert {r["overrides"]["optimize.lr"] for r in rows} == {0.05, 0.2}
+    assert (Path(state["folder"]) / "results.csv").is_file()
+    trial_02 = next(r for r in rows if r["overrides"]["optimize.lr"] == 0.2)
+    table.locator(f"tr[data-trial='{trial_02['trial']}'] a").click()
+    page.locator(".ng-toast", has_text="as it ran").wait_for()
+    deadline = time.monotonic() + 10
+    while True:
+        doc = server.api("GET", "/document").json()["doc"]
+        lr = next(n for n in doc["nodes"] if n["id"] == "optimize")["params"]["lr"]
+        if lr == 0.2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert lr == 0.2  # the trial's graph, as it ran
+    assert server.api("GET", "/runs/" + trial_02["run_id"]).json()["source"] == "sweep"
+    assert page.errors == []

@@ -2,6 +2,7 @@
 // re-open a run's graph exactly as it ran, delete runs, pick two and Compare them (compare.js).
 // It mounts as one toolbar element of the editor and reads the editor through inject("ng").
 import { CompareView } from "nodegraph-ui/compare.js";
+import { SweepPanel } from "nodegraph-ui/sweep.js";
 
 const STYLE_ID = "ng-runs-css";
 
@@ -21,9 +22,9 @@ function seconds(s) {
 
 export const RunsPanel = {
   name: "RunsPanel",
-  components: { CompareView },
+  components: { CompareView, SweepPanel },
   inject: ["ng"],
-  data() { return { open: false, all: false, runs: [], picked: [], compare: null, folder: "", size: "" }; },
+  data() { return { open: false, tab: "runs", all: false, runs: [], picked: [], compare: null, folder: "", size: "" }; },
   mounted() {
     addStyle(this.ng.api.prefix);
     // A finished run is recorded just after its last event: look again shortly after.
@@ -66,6 +67,13 @@ export const RunsPanel = {
         this.ng.notify(`Cannot open run ${run.id}: ${e.message}`, "error");
       }
     },
+    async reopenId(id) {
+      try {
+        await this.reopen(await this.ng.api.get(`/runs/${id}`));
+      } catch (e) {
+        this.ng.notify(`Cannot open run ${id}: ${e.message}`, "error");
+      }
+    },
     async remove(run) {
       try {
         await this.ng.api.post(`/runs/${run.id}/delete`);
@@ -100,7 +108,10 @@ export const RunsPanel = {
         <a class="ng-link" @click="refresh">refresh</a>
         <a class="ng-link" @click="open = false" aria-label="Close runs">close</a>
       </div>
-      <table class="ng-table ng-runs-table">
+      <div class="ng-runs-tabs"><a class="ng-link" :class="{'ng-ab-on': tab === 'runs'}" @click="tab = 'runs'">runs</a>
+        <a class="ng-link" :class="{'ng-ab-on': tab === 'sweep'}" @click="tab = 'sweep'" aria-label="Sweep tab">sweep</a></div>
+      <SweepPanel v-if="tab === 'sweep'" @open-run="reopenId"/>
+      <table v-if="tab === 'runs'" class="ng-table ng-runs-table">
         <tr><th></th><th>time</th><th>status</th><th>duration</th><th>key metrics</th><th></th></tr>
         <tr v-for="run in runs" :key="run.id" :data-run="run.id" class="ng-run-row">
           <td><input type="checkbox" :checked="picked.includes(run.id)" @change="pick(run.id, $event.target.checked)"
