@@ -8,7 +8,7 @@ is already up (submission, scheduling, the worker's graph build, the run, the re
 written). Every figure is a median of alternating repeats.
 
     python benchmarks/sweep_overhead.py                    # trial >= 10 s (target: overhead <= 5 %)
-    python benchmarks/sweep_overhead.py --iterations 40 --sweep-iterations 20 --repeats 1   # quicker
+    python benchmarks/sweep_overhead.py --iterations 10 --sweep-iterations 4 --repeats 1   # quicker
 """
 from __future__ import annotations
 
@@ -67,8 +67,8 @@ def start_ray(cpus: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--iterations", type=int, default=120, help="of the overhead trial (aim for >= 10 s)")
-    parser.add_argument("--sweep-iterations", type=int, default=60, help="of each trial of the 8-trial sweeps")
+    parser.add_argument("--iterations", type=int, default=25, help="of the overhead trial (aim for >= 10 s)")
+    parser.add_argument("--sweep-iterations", type=int, default=12, help="of each trial of the 8-trial sweeps")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--json", default=None, help="also write the figures here")
     args = parser.parse_args()
@@ -95,7 +95,7 @@ def main() -> None:
         if cpus == 2:
             ray.shutdown()
             figures["ray_start_2cpu_s"] = round(start_ray(2), 2)
-            in_sweep([overrides(args.size, 2)] * 2)  # both workers import once
+            in_sweep([overrides(args.size, 8)] * 2)  # both workers import torch and PyTorch3D once, in parallel
         walls[cpus] = in_sweep(eight)
         print(f"8 trials on {cpus} worker(s) of 1 CPU: {walls[cpus]:.1f} s")
     ray.shutdown()
