@@ -120,6 +120,34 @@ def test_the_cli_sweep_starts_a_local_cluster_and_writes_a_sorted_table(tmp_path
     assert set(_pids_naming("raylet")) <= before  # the local cluster went with the command
 
 
+def test_ctrl_c_cancels_every_trial_of_a_cli_sweep(tmp_path):
+    env = _env(tmp_path)
+    before = _pids_naming("raylet")
+    long = {**TINY, "optimize.iterations": 100000}
+    cmd = [sys.executable, "-m", "nodegraph", "sweep", str(TEAPOT), "--device", "cpu", "--metric", "silhouette.loss",
+           "--grid", "optimize.lr=0.01,0.02,0.03",
+           *[a for k, v in long.items() for a in ("--grid", f"{k}={json.dumps(v)}")]]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not any("ray::run_trial" in cmd for _, cmd in _processes().values()):
+            assert time.monotonic() < deadline and proc.poll() is None, "no trial started"
+            time.sleep(0.2)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "cancelling every trial" in err
+    folder = next((tmp_path / "nodegraph" / "sweeps").iterdir())
+    table = json.loads((folder / "results.json").read_text())
+    assert table["status"] == "cancelled" and [r["status"] for r in table["rows"]] == ["cancelled"] * 3
+    time.sleep(0.5)
+    assert _pids_naming("raylet") <= before  # the cluster went with the command
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A head (1 CPU) and a worker (1 CPU and a resource "second"), separate processes on loopback."""
