@@ -1,8 +1,11 @@
 """Sweeps on real Ray, loopback only: a local cluster from the CLI, then a head and a worker started as separate
 processes (``ray start``), shared by the other tests (one cluster start-up for them all).
 
-Every Ray process a test starts is ended by the test (by pid: the processes whose command line names this
-cluster's port), never with a machine-wide ``ray stop``.
+The local clusters (``nodegraph sweep`` with no address) bind 127.0.0.1 only. For the head and worker, Ray
+itself replaces ``--node-ip-address 127.0.0.1`` with the machine's own address (a multi-node cluster cannot be
+loopback-only in Ray), so that cluster uses Ray's token authentication with a token made here. Every Ray
+process a test starts is ended by the test, by pid (the processes whose command line names this cluster's
+temporary folder, and their children), never with a machine-wide ``ray stop``.
 """
 from __future__ import annotations
 
