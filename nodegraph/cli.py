@@ -1,4 +1,4 @@
-"""The command line: ``python -m nodegraph run|validate|nodes|fmt|serve``.
+"""The command line: ``python -m nodegraph run|runs|sweep|validate|nodes|fmt|serve``.
 
 Bad graphs exit with code 2 and one line per problem (``node.field: message``); a node that fails while
 running exits with 1 and names the node; no Python traceback unless ``--debug``.
@@ -37,7 +37,7 @@ def _print_problems(problems, prefix: str = "") -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from nodegraph import paths
+    from nodegraph import history, paths
     from nodegraph.errors import Cancelled, GraphError, NodeError
     from nodegraph.events import JsonLinesWriter
     from nodegraph.progress import TerminalProgress
@@ -66,8 +66,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     executor.bus.subscribe(progress)
     started = time.perf_counter()
     status, error = "ok", None
+    recorder = history.RunRecorder(executor, session.graph, source="cli", overrides=dict(args.set or []),
+                                   graph_file=args.graph)
     try:
-        executor.run(prepared, device=args.device, out_dir=out_dir)
+        with recorder:
+            recorder.record(lambda: executor.run(prepared, device=args.device, out_dir=out_dir))
     except GraphError as exc:
         _print_problems(exc.problems, f"{args.graph}: ")
         status, error = "error", [p.to_json() for p in exc.problems]
@@ -92,7 +95,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     if status == "ok" and not args.quiet:
         print(f"done in {manifest['seconds']:.2f} s on {manifest['device']}; wrote {len(manifest['files'])} "
-              f"file(s), events.jsonl and manifest.json to {out_dir}")
+              f"file(s), events.jsonl and manifest.json to {out_dir}; recorded as run {recorder.run_id}")
     return {"ok": EXIT_OK, "cancelled": EXIT_CANCELLED}.get(status, EXIT_BAD_GRAPH if isinstance(error, list)
                                                           else EXIT_FAILED)
 
@@ -125,6 +128,101 @@ def _versions() -> dict:
     return {"nodegraph": nodegraph.__version__, "python": platform.python_version(), "torch": torch.__version__,
             "pytorch3d": p3d, "cuda": torch.version.cuda,
             "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+
+
+# -------------------------------------------------------------------------------------------- runs
+
+
+def _metric_text(metrics: dict, limit: int = 3) -> str:
+    return "  ".join(f"{k}={v:.4g}" for k, v in list(metrics.items())[:limit])
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from nodegraph import history
+
+    words = list(args.words)
+    if words and words[0] in ("show", "rm"):
+        if len(words) < 2:
+            print(f"runs {words[0]} needs a run id", file=sys.stderr)
+            return EXIT_BAD_GRAPH
+        try:
+            if words[0] == "rm":
+                for run_id in words[1:]:
+                    history.delete_run(run_id)
+                    print(f"deleted {run_id}")
+            else:
+                run = history.load_run(words[1])
+                run["folder"] = str(history.run_path(words[1]))
+                print(json.dumps(run if args.json else {k: v for k, v in run.items() if k != "document"},
+                                 indent=2, default=str))
+        except KeyError as exc:
+            print(exc.args[0], file=sys.stderr)
+            return EXIT_FAILED
+        return EXIT_OK
+    runs = history.list_runs(words[0] if words else None)
+    if args.json:
+        print(json.dumps(runs, indent=2, default=str))
+        return EXIT_OK
+    for run in runs:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started"]))
+        print(f"{run['id']}  {when}  {run['graph']:<24} {run['source']:<6} {run['status']:<9} "
+              f"{run['seconds']:8.2f} s  {_metric_text(run.get('metrics') or {})}")
+    print(f"{len(runs)} run(s) in {history.history_dir()} ({history.total_bytes() / 2**20:.1f} MB of "
+          f"{history.max_bytes() / 2**20:.0f} MB)", file=sys.stderr)
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------- sweep
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    import signal
+
+    from nodegraph import sweep as sweeps
+
+    try:
+        grid = dict(sweeps.parse_grid(g) for g in args.grid or [])
+        ranges = dict(sweeps.parse_range(r) for r in args.range or [])
+        trials = sweeps.variants(grid, ranges, args.random, args.seed)
+        graph_name = json.loads(Path(args.graph).read_text()).get("name") or Path(args.graph).stem
+        sweep = sweeps.new_sweep(graph_name, trials, args.metric, args.mode)
+    except (ValueError, OSError) as exc:
+        print(f"nodegraph sweep: {exc}", file=sys.stderr)
+        return EXIT_BAD_GRAPH
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:  # not imported here: connect() sets Ray up before it is
+        print("nodegraph sweep needs Ray: pip install 'nodegraph[ray]'", file=sys.stderr)
+        return EXIT_FAILED
+
+    def on_row(row: dict) -> None:
+        shown = f"{row['metric']:.6g}" if row.get("metric") is not None else "-"
+        where = row.get("host") or ""
+        print(f"trial {row['trial']:3d} {row['status']:<9} {shown:>12}  {json.dumps(row['overrides'])}  {where}"
+              + (f"  {row['error']}" if row.get("error") else ""), flush=True)
+
+    def interrupt(signum, frame) -> None:  # first Ctrl+C cancels every trial, a second one gives up waiting
+        if sweep.cancelled:
+            raise KeyboardInterrupt
+        print("cancelling every trial ...", file=sys.stderr, flush=True)
+        sweep.cancel()
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    print(f"sweep {sweep.id}: {len(trials)} trial(s) of {args.graph}; folder {sweep.folder}", file=sys.stderr)
+    try:
+        sweeps.run_sweep(args.graph, trials, metric=args.metric, mode=args.mode, address=args.address,
+                         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+                         max_concurrent=args.max_concurrent, device=args.device, on_row=on_row, sweep=sweep)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    best = sweep.best()
+    failed = sum(r["status"] == "error" for r in sweep.rows)
+    print(f"{sweep.status}: {len(sweep.rows)} trial(s), {failed} failed; results in {sweep.folder}"
+          + (f"; best trial {best['trial']} {sweep.metric}={best['metric']:.6g} {json.dumps(best['overrides'])}"
+             if best else ""), file=sys.stderr)
+    if sweep.cancelled:
+        return EXIT_CANCELLED
+    return EXIT_OK if failed < len(sweep.rows) else EXIT_FAILED
 
 
 # ---------------------------------------------------------------------------------------- validate
@@ -245,6 +343,28 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress display")
     run.add_argument("--debug", action="store_true", help="show Python tracebacks")
     run.set_defaults(func=cmd_run)
+
+    runs = sub.add_parser("runs", help="list recorded runs ([GRAPH]), or `runs show ID`, `runs rm ID...`")
+    runs.add_argument("words", nargs="*", metavar="GRAPH | show ID | rm ID")
+    runs.add_argument("--json", action="store_true", help="print JSON")
+    runs.set_defaults(func=cmd_runs)
+
+    sweep = sub.add_parser("sweep", help="run a graph for many param variants as Ray tasks")
+    sweep.add_argument("graph")
+    sweep.add_argument("--grid", action="append", metavar="NODE.PARAM=V1,V2,...", help="values to try (repeatable)")
+    sweep.add_argument("--random", type=int, default=0, metavar="N", help="N random draws from the --range's")
+    sweep.add_argument("--range", action="append", metavar="NODE.PARAM=LO:HI[:log]", help="a range to draw from")
+    sweep.add_argument("--seed", type=int, default=0, help="seed of the random draws")
+    sweep.add_argument("--metric", default=None, metavar="NODE.OUTPUT",
+                       help="what ranks the trials (default: the first metric a trial reports)")
+    sweep.add_argument("--mode", choices=["min", "max"], default="min")
+    sweep.add_argument("--address", default=None,
+                       help="a Ray cluster: auto or HOST:PORT (default: start a local one on loopback)")
+    sweep.add_argument("--cpus-per-trial", type=float, default=1.0)
+    sweep.add_argument("--gpus-per-trial", type=float, default=0.0)
+    sweep.add_argument("--max-concurrent", type=int, default=None, metavar="K")
+    sweep.add_argument("--device", default=None, help="cpu, cuda or auto (each trial's device)")
+    sweep.set_defaults(func=cmd_sweep)
 
     validate = sub.add_parser("validate", help="check graph files (or every *.json in folders)")
     validate.add_argument("paths", nargs="+")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nodegraph import graph as graph_doc
+from nodegraph import history
 from nodegraph.errors import GraphError, Problem
 from nodegraph.events import EventBus
 from nodegraph.executor import Executor
@@ -31,6 +32,7 @@ class Session:
         self.graph = graph if graph is not None else Graph()
         self.registry = registry or default_registry()
         self.executor = Executor(self.registry, bus)
+        self.last_run_id: str | None = None  # the history record of the latest run
 
     # ------------------------------------------------------------------ the document
     @property
@@ -89,14 +91,21 @@ class Session:
         return prepare(self.graph, self.registry, targets)
 
     def run(self, device: str | None = None, overrides: dict[str, Any] | None = None,
-            targets: list[str] | None = None, out_dir: str | Path | None = None) -> dict:
+            targets: list[str] | None = None, out_dir: str | Path | None = None, record: bool = True) -> dict:
         """Run the graph; return ``{node_id: {output_name: value}}``. Unchanged nodes come from the cache.
 
-        ``overrides`` (``{"node.param": value}``) are applied to the graph first and stay applied.
+        ``overrides`` (``{"node.param": value}``) are applied to the graph first and stay applied. The run is
+        recorded in the run history (:mod:`nodegraph.history`) unless ``record=False``; ``self.last_run_id``
+        names its record.
         """
         if overrides:
             self.set_params(overrides)
-        return self.executor.run(self.graph, device=device, targets=targets, out_dir=out_dir)
+        if not record:
+            return self.executor.run(self.graph, device=device, targets=targets, out_dir=out_dir)
+        with history.RunRecorder(self.executor, self.graph, source="python", overrides=overrides) as recorder:
+            self.last_run_id = recorder.run_id
+            return recorder.record(lambda: self.executor.run(self.graph, device=device, targets=targets,
+                                                             out_dir=out_dir))
 
     def cancel(self) -> None:
         """Stop a run in progress (from another thread) at the next node or iteration boundary."""

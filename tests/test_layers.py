@@ -28,10 +28,13 @@ LAYERS: list[set[str]] = [
     {"context"},                                                      # ... as a node sees it
     {"training"},                                                     # the loop a trainer drives
     {"executor"},                                                     # the executor
+    {"history"},                                                      # runs remembered (reads its events)
     {"session"},                                                      # the faces: session, ...
+    {"sweep"},                                                        # ... sweeps of sessions on Ray, ...
     {"server.protocol", "server.auth", "server.library", "server.element"},
     {"server.worker"},
     {"server.workspace"},
+    {"server.runs_api"},
     {"server.app"},
     {"server"},
     {"server.__main__", "cli"},                                       # ... CLI, server

@@ -9,13 +9,14 @@ import { Catalogue, History, docToFlow, downstream, emptyDoc, flowToDoc, freshId
 import { COMPACT_BELOW, FLOW_ID, GraphNode, categoryColor, fmtSeconds } from "nodegraph-ui/node.js";
 import { Palette, QuickAdd } from "nodegraph-ui/palette.js";
 import { GroupBar, GroupDialog, GroupsMixin } from "nodegraph-ui/groups.js";
+import { RunsPanel } from "nodegraph-ui/runs.js";
 import { summaryLines } from "nodegraph-ui/summary.js";
 
 const IS_TYPING = (el) => el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.isContentEditable);
 
 export default {
   name: "NodegraphEditor",
-  components: { VueFlow, MiniMap, Palette, QuickAdd, GroupBar, GroupDialog },
+  components: { VueFlow, MiniMap, Palette, QuickAdd, GroupBar, GroupDialog, RunsPanel },
   mixins: [GroupsMixin],
   props: { token: String },
   setup() {
@@ -705,6 +706,7 @@ export default {
       <q-btn v-if="!running" unelevated dense no-caps color="positive" icon="play_arrow" label="Run" class="ng-run" @click="startRun()" aria-label="Run"><q-tooltip>Run the graph (Ctrl+Enter); unchanged nodes come from the cache</q-tooltip></q-btn>
       <q-btn v-if="!running" flat dense no-caps icon="skip_next" label="Run to selected" :disable="!selectedId" @click="runTo(selectedId)" class="ng-tb" aria-label="Run to selected"/>
       <q-btn v-if="running" unelevated dense no-caps color="negative" icon="stop" label="Stop" class="ng-run" @click="stopRun" aria-label="Stop"/>
+      <RunsPanel/>
       <q-btn flat dense round :icon="side ? 'chevron_right' : 'view_in_ar'" @click="side = !side" class="ng-tb" aria-label="Toggle side panel"><q-tooltip>Inspector and 3D view</q-tooltip></q-btn>
       <input ref="upload" type="file" accept=".json,application/json" style="display:none" @change="upload">
     </header>

@@ -20,6 +20,7 @@ from nodegraph.server import protocol
 from nodegraph.server.auth import SameOriginGuard, TokenGuard, new_csrf_secret
 from nodegraph.server.element import Editor
 from nodegraph.server.library import PathRefused, list_files
+from nodegraph.server.runs_api import runs_routes
 from nodegraph.server.workspace import RunBusy, Workspace
 
 
@@ -45,6 +46,7 @@ def install(workspace: Workspace, token: str | None, host: str = "127.0.0.1") ->
         Editor().classes("ng-root")
 
     app.include_router(api_routes(workspace, csrf))
+    app.include_router(runs_routes(workspace, guarded))
 
 
 # -------------------------------------------------------------------------------------------- the API

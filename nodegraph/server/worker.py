@@ -58,9 +58,11 @@ def _run_one(executor, doc: dict, base_dir: str, path: str | None, targets: list
     """Run one working document on the long-lived executor. Raises what the executor raises (it has emitted
     ``node_error`` / ``run_finished`` for NodeError and Cancelled; the caller reports anything else)."""
     from nodegraph.graph import from_json
+    from nodegraph.history import RunRecorder
 
     graph = from_json(doc, base_dir=Path(base_dir), path=Path(path) if path else None)
-    executor.run(graph, device=device, targets=targets, out_dir=Path(out_dir))
+    with RunRecorder(executor, graph, source="editor") as recorder:  # the run is kept in the run history
+        recorder.record(lambda: executor.run(graph, device=device, targets=targets, out_dir=Path(out_dir)))
 
 
 def _cancel(executor) -> None:
