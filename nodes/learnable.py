@@ -89,6 +89,19 @@ def LearnableVertexColors(ctx, mesh, color):
 # ------------------------------------------------------------------------------------------ cameras
 
 
+def _camera_position_export(x) -> dict:
+    """The tutorial's camera model: R = look_at_rotation(position), T = -R^T position."""
+    x.imports("from pytorch3d.renderer import FoVPerspectiveCameras, look_at_rotation")
+    p = x.params
+    pos = x.param("position", f"torch.tensor({p['position']}, dtype=torch.float32, device=device)")
+    R, T, cams = x.out("R"), x.out("T"), x.out("cameras")
+    x.line(f"{R} = look_at_rotation({pos}[None, :], device={pos}.device)",
+           f"{T} = -torch.bmm({R}.transpose(1, 2), {pos}[None, :, None])[:, :, 0]",
+           f"{cams} = FoVPerspectiveCameras(R={R}, T={T}, fov={p['fov']}, znear={p['znear']}, zfar={p['zfar']},",
+           f"    aspect_ratio={p['aspect_ratio']}, device={pos}.device)")
+    return {"cameras": cams, "position": pos, "R": R, "T": T}
+
+
 def _camera_checks(p: dict) -> list[tuple[str, str]]:
     problems = []
     if float(np.linalg.norm(p["position"])) < 1e-6:
@@ -115,6 +128,7 @@ def _camera_checks(p: dict) -> list[tuple[str, str]]:
         Output("T", "Tensor", "the translation (1, 3)"),
     ],
     checks=_camera_checks,
+    export=lambda x: _camera_position_export(x),
 )
 def LearnableCameraPosition(ctx, position, fov, znear, zfar, aspect_ratio):
     """A camera whose position is learned; it always looks at the origin with +Y up.

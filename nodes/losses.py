@@ -182,6 +182,8 @@ def _alpha(ctx, field: str, images: Any) -> torch.Tensor:
     params=[_WEIGHT, Choice("reduction", "mean", "mean or sum of the squared differences (the camera-"
                                                   "position tutorial sums)", choices=("mean", "sum"))],
     outputs=_LOSS,
+    export=lambda x: x.term(f"(({x.inputs['images']}[..., -1] - {x.inputs['target']}[..., -1]) ** 2)"
+                            f".{'sum' if x.fixed('reduction') == 'sum' else 'mean'}()", x.params["weight"]),
 )
 def SilhouetteLoss(ctx, images, target, weight, reduction):
     """Squared difference between rendered and target silhouettes (the alpha channel of RGBA renders).

@@ -61,6 +61,12 @@ def overrides(**inputs) -> dict:
         Bool("cull_backfaces", False, "skip faces that point away from the camera"),
     ],
     outputs=[Output("settings", "RasterSettings")],
+    export="""
+        from pytorch3d.renderer import RasterizationSettings
+        {out} = RasterizationSettings(image_size={image_size}, blur_radius={blur_radius},
+            faces_per_pixel={faces_per_pixel}, perspective_correct={perspective_correct}, bin_size={bin_size},
+            max_faces_per_bin={max_faces_per_bin}, cull_backfaces={cull_backfaces})
+    """,
 )
 def RasterizationSettings(ctx, image_size, blur_radius, faces_per_pixel, perspective_correct, bin_size,
                           max_faces_per_bin, cull_backfaces):
@@ -80,6 +86,10 @@ def RasterizationSettings(ctx, image_size, blur_radius, faces_per_pixel, perspec
         Color("background", (1.0, 1.0, 1.0), "background colour"),
     ],
     outputs=[Output("blend", "BlendParams")],
+    export="""
+        from pytorch3d.renderer import BlendParams
+        {out} = BlendParams(sigma={sigma}, gamma={gamma}, background_color=tuple({background}))
+    """,
 )
 def BlendParams(ctx, sigma, gamma, background):
     """Soft blending parameters for the shaders: sigma, gamma and the background colour."""
@@ -93,6 +103,10 @@ def BlendParams(ctx, sigma, gamma, background):
     inputs=[Input("cameras", "Cameras"), Input("settings", "RasterSettings", "defaults when not connected",
                                                  optional=True)],
     outputs=[Output("rasterizer", "Rasterizer")],
+    export="""
+        from pytorch3d.renderer import MeshRasterizer
+        {out} = MeshRasterizer(cameras={cameras}, raster_settings={settings})
+    """,
 )
 def MeshRasterizer(ctx, cameras, settings):
     """Turns meshes into per-pixel fragments (nearest faces, barycentrics, depth) seen by ``cameras``."""
@@ -109,6 +123,28 @@ _SHADER_INPUTS = [
 ]
 
 
+def keywords(x, names: tuple[str, ...], rename: dict | None = None) -> str:
+    """``name=<input>, ...`` for the connected inputs among ``names`` (export forms; PyTorch3D's defaults for
+    the others, as the executor passes None)."""
+    rename = rename or {}
+    return ", ".join(f"{rename.get(n, n)}={x.inputs[n]}" for n in names if x.inputs[n] is not None)
+
+
+def _shader_export(cls_name: str):
+    def form(x) -> str:
+        x.imports(f"from pytorch3d.renderer import {cls_name}")
+        rest = keywords(x, ("cameras", "lights", "materials", "blend"), {"blend": "blend_params"})
+        return f"{cls_name}(device=device{', ' + rest if rest else ''})"
+    return form
+
+
+def _renderer_export(x, cls: str, second: str, batch: str, extra: tuple[str, ...]) -> str:
+    """``cls(rasterizer=..., <second>=...)(<batch>, <connected extra inputs>)``, as the tutorials render."""
+    x.imports(f"from pytorch3d.renderer import {cls}")
+    call = ", ".join(filter(None, [x.inputs[batch], keywords(x, extra)]))
+    return f"{cls}(rasterizer={x.inputs['rasterizer']}, {second}={x.inputs[second]})({call})"
+
+
 def _shader(cls_name: str, ctx, cameras, lights, materials, blend):
     import pytorch3d.renderer as r
 
@@ -116,25 +152,29 @@ def _shader(cls_name: str, ctx, cameras, lights, materials, blend):
                                 blend_params=blend)
 
 
-@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")])
+@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")],
+      export=_shader_export("SoftPhongShader"))
 def SoftPhongShader(ctx, cameras, lights, materials, blend):
     """Phong lighting per pixel with soft (differentiable) blending of the nearest faces."""
     return _shader("SoftPhongShader", ctx, cameras, lights, materials, blend)
 
 
-@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")])
+@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")],
+      export=_shader_export("HardPhongShader"))
 def HardPhongShader(ctx, cameras, lights, materials, blend):
     """Phong lighting per pixel, keeping only the nearest face (hard edges)."""
     return _shader("HardPhongShader", ctx, cameras, lights, materials, blend)
 
 
-@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")])
+@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")],
+      export=_shader_export("HardFlatShader"))
 def HardFlatShader(ctx, cameras, lights, materials, blend):
     """Flat shading: one lighting value per face, nearest face only."""
     return _shader("HardFlatShader", ctx, cameras, lights, materials, blend)
 
 
-@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")])
+@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")],
+      export=_shader_export("SoftGouraudShader"))
 def SoftGouraudShader(ctx, cameras, lights, materials, blend):
     """Gouraud shading: lighting computed at vertices and interpolated, with soft blending."""
     return _shader("SoftGouraudShader", ctx, cameras, lights, materials, blend)
@@ -144,6 +184,10 @@ def SoftGouraudShader(ctx, cameras, lights, materials, blend):
     category="rendering",
     inputs=[Input("blend", "BlendParams", "default blending when not connected", optional=True)],
     outputs=[Output("shader", "Shader")],
+    export="""
+        from pytorch3d.renderer import SoftSilhouetteShader
+        {out} = SoftSilhouetteShader(blend_params={blend})
+    """,
 )
 def SoftSilhouetteShader(ctx, blend):
     """A soft silhouette: the alpha channel is the probability each pixel is covered (no lighting)."""
@@ -162,6 +206,7 @@ def SoftSilhouetteShader(ctx, blend):
         Input("lights", "Lights", "light with these instead of the shader's", optional=True),
     ],
     outputs=[Output("images", "Images", "(B, H, W, 4) RGBA")],
+    export=lambda x: _renderer_export(x, "MeshRenderer", "shader", "meshes", ("cameras", "lights")),
 )
 def MeshRenderer(ctx, rasterizer, shader, meshes, cameras, lights):
     """Rasterize ``meshes`` and shade the fragments: RGBA images, one per mesh of the batch."""

@@ -23,8 +23,35 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
     return array[..., 0] if array.shape[-1] == 1 else array
 
 
+def save_png(images: torch.Tensor, path, cols: int = 0) -> None:
+    """Write a (B, H, W, C) batch as one PNG grid (what SaveImage and the preview dumps write)."""
+    Image.fromarray(to_uint8(grid(images, cols)[0])).save(path)
+
+
+def rgb_unless(images: torch.Tensor, alpha: bool) -> torch.Tensor:
+    """The images as RGB unless ``alpha`` keeps their alpha channel (the tutorials plot RGB)."""
+    return to_channels(images, 3) if not alpha and images.shape[-1] == 4 else images
+
+
+def _save_image_export(x) -> None:
+    """One grid PNG, or numbered PNGs, written with the node's own helpers (so the pixels are the same)."""
+    p, images = x.params, x.name("images")
+    x.line(f"{images} = {x.helper(rgb_unless, needs=(to_channels,))}({x.inputs['images']}, {p['alpha']})")
+    if x.fixed("mode") == "grid":
+        save = x.helper(save_png, imports=("from PIL import Image",), needs=(to_channels, grid, to_uint8))
+        x.line(f"{save}({images}, {x.output_path(p['filename'])}, {p['cols']})")
+        return
+    x.imports("import os", "from PIL import Image")
+    stem, ext = x.name("stem"), x.name("ext")
+    name = f'f"{{{stem}}}_{{k:03d}}{{{ext}}}"'
+    x.line(f"{stem}, {ext} = os.path.splitext({p['filename']})",
+           f"for k in range({images}.shape[0]):",
+           f"    Image.fromarray({x.helper(to_uint8)}({images}[k])).save({x.output_path(name)})")
+
+
 @node(
     category="save",
+    export=_save_image_export,
     inputs=[Input("images", "Images")],
     params=[
         File("filename", "render.png", "PNG path inside the output folder", extensions=(".png",), must_exist=False),
@@ -37,10 +64,9 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
 def SaveImage(ctx, images, filename, mode, cols, alpha):
     """Write images as PNG: a batch as one grid, or as numbered files."""
     check_images(ctx, "images", images)
-    if not alpha and images.shape[-1] == 4:
-        images = to_channels(images, 3)
+    images = rgb_unless(images, alpha)
     if mode == "grid":
-        Image.fromarray(to_uint8(grid(images, cols)[0])).save(ctx.output_path(filename))
+        save_png(images, ctx.output_path(filename), cols)
     else:
         stem = Path(filename)
         for i in range(images.shape[0]):
@@ -124,11 +150,23 @@ def SavePointcloud(ctx, points, filename):
     ctx.preview_points(points[0])
 
 
+def _save_tensor_export(x) -> None:
+    """``torch.save`` (or ``np.save`` for a .npy name) of the detached tensor on the CPU."""
+    path = x.output_path(x.params["filename"])
+    value = f"{x.inputs['tensor']}.detach().cpu()"
+    if Path(x.values["filename"]).suffix.lower() == ".npy":
+        x.imports("import numpy as np")
+        x.line(f"np.save({path}, {value}.numpy())")
+    else:
+        x.line(f"torch.save({value}, {path})")
+
+
 @node(
     category="save",
     inputs=[Input("tensor", "Tensor", "the tensor to write (e.g. a trained camera position)")],
     params=[File("filename", "tensor.pt", "output file in the run's folder: .pt (torch) or .npy (NumPy)",
                  extensions=(".pt", ".npy"), must_exist=False)],
+    export=lambda x: _save_tensor_export(x),
 )
 def SaveTensor(ctx, tensor, filename):
     """Write a tensor to the run's output folder as ``.pt`` (``torch.load``) or ``.npy`` (``numpy.load``).

@@ -27,6 +27,9 @@ LAYERS: list[set[str]] = [
     {"context"},                                                      # ... as a node sees it
     {"training"},                                                     # the loop a trainer drives
     {"executor"},                                                     # the executor
+    {"export.context", "export.arguments"},                           # export: what a node's form sees ...
+    {"export.writer"},                                                # ... the walk that writes a script
+    {"export"},                                                       # ... and its entry point
     {"session"},                                                      # the faces: session, ...
     {"server.protocol", "server.auth", "server.library", "server.element"},
     {"server.worker"},

@@ -1,0 +1,323 @@
+"""Write a prepared graph as one standalone PyTorch3D script, the way the executor would run it.
+
+The walk follows the executor (``nodegraph.executor``, ``nodegraph.training``) step by step, so the script
+reproduces the run:
+- nodes run in the plan's order; a stochastic node outside training seeds torch from the graph seed and its id;
+- a trainer becomes a loop: its static upstream nodes were written before it (computed once), its dynamic ones
+  (learnable, stochastic and what depends on them) are written inside the loop in the order the training loop
+  pulls them (which fixes the random stream), the learnable tensors are created once before the first loop;
+- preview taps become image dumps every ``--preview-every`` iterations, under ``no_grad`` and a forked RNG;
+- a node outside the loop that reads a value the loop computed is written again after the loop (it then sees
+  the trained tensors), as the executor re-evaluates it.
+Each node's code comes from its export form (:mod:`nodegraph.export.context`).
+"""
+from __future__ import annotations
+
+import inspect
+import textwrap
+from dataclasses import dataclass, field
+
+from nodegraph.errors import Problem
+from nodegraph.executor import _node_seed
+from nodegraph.prepare import Prepared
+
+from nodegraph.export.arguments import Arguments
+from nodegraph.export.context import ExportContext, ExportError, Helper, Loss, identifier, render_template
+
+NODE_SEED = Helper("_node_seed", textwrap.dedent(inspect.getsource(_node_seed)), ("import hashlib",))
+INDENT = "    "
+
+
+STDLIB = {"argparse", "hashlib", "json", "math", "os", "sys", "pathlib", "itertools", "functools"}
+
+
+def import_block(lines: set[str]) -> list[str]:
+    """The imports as isort writes them: standard library, then the rest; ``import x`` before ``from x``;
+    one ``from`` line per module, names sorted constants, classes, then functions; wrapped in parentheses."""
+    plain: dict[bool, set[str]] = {True: set(), False: set()}
+    froms: dict[bool, dict[str, set[str]]] = {True: {}, False: {}}
+    for line in lines:
+        if line.startswith("import "):
+            module = line.split()[1]
+            plain[module.split(".")[0] in STDLIB].add(line)
+        else:
+            _, module, _, names = line.split(" ", 3)
+            group = froms[module.split(".")[0] in STDLIB].setdefault(module, set())
+            group.update(n.strip() for n in names.split(","))
+
+    def by_type(name: str) -> tuple:
+        kind = 0 if name.isupper() and len(name) > 1 else 1 if name[:1].isupper() else 2
+        return kind, name
+
+    out: list[str] = []
+    for stdlib in (True, False):
+        section = sorted(plain[stdlib], key=lambda l: l.split()[1].lower())
+        for module in sorted(froms[stdlib], key=str.lower):
+            names = sorted(froms[stdlib][module], key=by_type)
+            line = f"from {module} import {', '.join(names)}"
+            if len(line) > 88:
+                line = f"from {module} import (\n" + "".join(f"    {n},\n" for n in names) + ")"
+            section.append(line)
+        if section and out:
+            out.append("")
+        out += section
+    return out
+
+
+class Names:
+    """Variable names: one per node, from its id, unique in the script."""
+
+    def __init__(self, node_ids: list[str]) -> None:
+        self._node: dict[str, str] = {}
+        taken: set[str] = set()
+        for node_id in node_ids:
+            base = name = identifier(node_id)
+            k = 2
+            while name in taken:
+                name, k = f"{base}_{k}", k + 1
+            taken.add(name)
+            self._node[node_id] = name
+
+    def node(self, node_id: str) -> str:
+        return self._node[node_id]
+
+    def of(self, name: str) -> str:
+        return name
+
+
+@dataclass
+class TrainerParts:
+    """What a trainer's export form writes its loop from (``x.loop``)."""
+
+    body: list[str]  # the dynamic nodes, once per iteration (unindented)
+    loss: Loss  # the sum of the connected losses
+    groups: list[tuple[str, list[str]]]  # (learnable node id, its trained tensors/modules' parameter expressions)
+    init: list[str]  # learnable tensors created before the loop
+    frozen: list[str]  # learned tensors this stage does not update
+    taps: list[str]  # preview taps (unindented), run every --preview-every iterations under no_grad
+    history: str  # the variable of {term: [float per iteration]}
+    terms: list[str] = field(default_factory=list)
+
+    def indented(self, lines: list[str], depth: int) -> list[str]:
+        return [INDENT * depth + line if line else line for line in lines]
+
+
+class ScriptWriter:
+    """One export: walks the plan and collects imports, helpers, arguments and code."""
+
+    def __init__(self, prepared: Prepared, source: str = "") -> None:
+        self.prepared = prepared
+        self.plan = prepared.plan
+        self.source = source
+        self.names = Names(self.plan.topological)
+        self.arguments = Arguments(prepared, self.names)
+        self.imports: set[str] = {"import argparse", "import torch"}
+        self.helpers: dict[str, Helper] = {}
+        self.outputs: dict[str, dict] = {}
+        self.learned_vars: dict[str, list[tuple[str, str, str]]] = {}  # node -> [(name, var, kind)]
+        self._initialised: set[tuple[str, str]] = set()
+        self.histories: list[tuple[str, str]] = []  # (trainer id, history variable)
+        self._fresh: set[str] = set()
+        self._emitted: set[str] = set()
+
+    # ------------------------------------------------------------------ what forms call back
+    def add_helper(self, helper: Helper) -> str:
+        if helper.name not in self.helpers:
+            for need in helper.needs:
+                from nodegraph.export.context import helper_of
+
+                self.add_helper(helper_of(need))
+            self.imports.update(helper.imports)
+            self.helpers[helper.name] = helper
+        return helper.name
+
+    def learned(self, x: ExportContext, name: str, var: str, kind: str, init_line: str) -> None:
+        known = self.learned_vars.setdefault(x.node_id, [])
+        if (name, var, kind) not in known:
+            known.append((name, var, kind))
+        if (x.node_id, name) not in self._initialised:
+            self._initialised.add((x.node_id, name))
+            x.init_lines.append(init_line)
+
+    # ------------------------------------------------------------------ nodes
+    def links_into(self, node_id: str):
+        return [link for _, link in self.prepared.inputs.get(node_id, [])]
+
+    def _inputs(self, node_id: str) -> dict:
+        spec = self.prepared.specs[node_id]
+        links = self.links_into(node_id)
+        values = {}
+        for port in spec.inputs:
+            got = [self.outputs[l.src][l.src_port] for l in links if l.dst_port == port.name]
+            values[port.name] = got if port.multiple else (got[0] if got else None)
+        return values
+
+    def node(self, node_id: str, mode: str = "top", iteration: str | None = None,
+             extra: dict | None = None) -> tuple[list[str], list[str]]:
+        """(init lines, block lines) of one node; records its outputs' expressions."""
+        spec = self.prepared.specs[node_id]
+        if spec.export is None:
+            raise ExportError([Problem(node_id, None, f"{spec.name} has no export form, so this graph cannot be "
+                                                      "exported (declare one with @node(..., export=...); see "
+                                                      "docs/export.md)")])
+        x = ExportContext(self, node_id, self._inputs(node_id), mode, iteration)
+        for key, value in (extra or {}).items():
+            setattr(x, key, value)
+        if spec.stochastic and mode == "top":
+            x.line(f"torch.manual_seed({self.add_helper(NODE_SEED)}(args.seed, {node_id!r}))")
+        result = render_template(spec.export, x) if isinstance(spec.export, str) else spec.export(x)
+        names = [o.name for o in spec.outputs]
+        if result is None:
+            result = {n: x.out(n) for n in names}
+        elif not isinstance(result, dict):
+            result = {names[0]: result}
+        missing = [n for n in names if n not in result]
+        if missing:
+            raise ExportError([Problem(node_id, None, f"its export form gave no expression for {missing}")])
+        outputs = {}
+        for name in names:
+            value = result[name]
+            if isinstance(value, str) and not value.isidentifier() and value != "None":
+                var = x.out(name)
+                x.line(f"{var} = {value}")
+                value = var
+            outputs[name] = value
+        self.outputs[node_id] = outputs
+        head = f"# {node_id}: {spec.name}" + (" (every iteration)" if mode == "loop" else "")
+        return x.init_lines, [head, *x.lines]
+
+    def top(self, node_id: str, out: list[str]) -> None:
+        """Write a node at the top level (after refreshing what it reads from a finished loop)."""
+        for link in self.links_into(node_id):
+            if self.plan.loop_only(link.src) and link.src not in self._fresh:
+                self._fresh.add(link.src)
+                self.top(link.src, out)
+        init, block = self.node(node_id)
+        out += ["", *init, *block] if init else ["", *block]
+        self._emitted.add(node_id)
+
+    # ------------------------------------------------------------------ trainers
+    def _pull_order(self, starts: list[str], done: list[str]) -> list[str]:
+        """The dynamic nodes the training loop computes for ``starts``, in the order it computes them
+        (``TrainingLoop._pull``: inputs in declaration order, links in file order, depth first)."""
+        order = list(done)
+
+        def pull(n: str) -> None:
+            if n in order or n not in self.plan.dynamic:
+                return
+            spec = self.prepared.specs[n]
+            links = self.links_into(n)
+            for port in spec.inputs:
+                for link in links:
+                    if link.dst_port == port.name:
+                        pull(link.src)
+            order.append(n)
+
+        for start in starts:
+            pull(start)
+        return order[len(done):]
+
+    def trainer(self, trainer: str, out: list[str]) -> None:
+        spec = self.prepared.specs[trainer]
+        contract = spec.trainer
+        loss_links = [l for l in self.links_into(trainer) if l.dst_port == contract.loss]
+        memo = self._pull_order([l.src for l in loss_links], [])
+        body, init = [], []
+        for n in memo:
+            node_init, block = self.node(n, "loop", "i")
+            if node_init and any(l.src in memo for l in self.links_into(n)):
+                raise ExportError([Problem(n, None, "cannot be exported: its learnable tensors start from values "
+                                                    "computed inside the training loop")])
+            init += node_init
+            body += ["", *block]
+        losses = [self.outputs[l.src][l.src_port] for l in loss_links]
+        terms: dict[str, str] = {}
+        for loss in losses:
+            terms.update(loss.terms)
+        total = Loss(" + ".join(loss.total for loss in losses), terms)
+        # Preview taps: what only they read is computed in the tap, after this iteration's step.
+        taps = self.plan.taps(trainer)
+        tap_lines: list[str] = []
+        if taps:
+            for n in sorted(set().union(*(self._ancestors(t) for t in taps)), key=self.plan.topological.index):
+                if n not in self.plan.dynamic and n not in self._emitted and not self.prepared.specs[n].trainer:
+                    self.top(n, out)
+            for n in self._pull_order(taps, memo):
+                _, block = self.node(n, "tap", "i + 1")
+                tap_lines += block
+        trains = self.plan.trains(trainer)
+        groups, frozen = [], []
+        for node_id, learned in self.learned_vars.items():
+            names = self.plan.trained_tensors(trainer, node_id)
+            for name, var, kind in learned:
+                param = var if kind == "tensor" else f"*{var}.parameters()"
+                if node_id in trains and (names is None or name in names):
+                    group = next((g for g in groups if g[0] == node_id), None)
+                    if group is None:
+                        groups.append(group := (node_id, []))
+                    group[1].append(param)
+                elif node_id in trains:
+                    frozen.append(var)
+        groups.sort(key=lambda g: trains.index(g[0]))
+        for g in groups:  # the executor's order: tensors first, then modules, per node
+            g[1].sort(key=lambda p: p.startswith("*"))
+        history = f"{self.names.node(trainer)}_history"
+        self.histories.append((trainer, history))
+        parts = TrainerParts(body, total, groups, init, frozen, tap_lines, history, list(terms))
+        self._fresh.clear()
+        init_lines, block = self.node(trainer, extra={"loop": parts})
+        out += ["", *init_lines, *block]
+        self._emitted.add(trainer)
+        self._fresh.clear()
+
+    def _ancestors(self, node_id: str) -> set[str]:
+        import networkx as nx
+
+        return nx.ancestors(self.plan.dag, node_id)
+
+    # ------------------------------------------------------------------ the script
+    def code(self) -> list[str]:
+        out: list[str] = []
+        for node_id in self.plan.order():
+            if node_id in self._emitted or self.plan.loop_only(node_id):
+                continue
+            if self.prepared.specs[node_id].trainer is not None:
+                self.trainer(node_id, out)
+            else:
+                self.top(node_id, out)
+        return out
+
+    def write(self) -> str:
+        graph = self.prepared.graph
+        code = self.code()
+        self.imports.add("import json")
+        code += ["", "# the loss history of every training loop, for plots and comparisons",
+                 "if args.history:",
+                 "    with open(args.history, \"w\") as f:",
+                 "        json.dump({" + ", ".join(f"{t!r}: {v}" for t, v in self.histories) + "}, f)"]
+        header = [f'"""{graph.name or "graph"}: a standalone PyTorch3D script exported by `nodegraph export`.', ""]
+        if graph.description:
+            header += textwrap.wrap(graph.description.replace('"""', "'''").replace("\\", "\\\\"), 100) + [""]
+        header += ["Every param of the graph is a command-line argument (see --help); --out is where files go.",
+                   '"""']
+        parser = ["parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],",
+                  "                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)",
+                  "parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu',",
+                  "                    help='where tensors live: cpu, cuda, cuda:1, ...')",
+                  f"parser.add_argument('--seed', type=int, default={graph.seed!r},",
+                  "                    help='the graph seed: seeds every random node outside training')",
+                  f"parser.add_argument('--out', default={('out/' + (graph.name or 'graph'))!r}, "
+                  "help='folder for the files the graph saves')",
+                  "parser.add_argument('--preview-every', type=int, default=0,",
+                  "                    help='inside training: save preview images every this many iterations "
+                  "(0: never)')"]
+        parser.append("parser.add_argument('--history', default=None, help='write the loss history "
+                      "(JSON: {trainer: {term: [loss per iteration]}}) to this file')")
+        parser += self.arguments.lines(self.plan.topological)
+        parser += ["args = parser.parse_args()", "device = torch.device(args.device)"]
+        imports = import_block(self.imports)
+        helpers = []
+        for helper in self.helpers.values():
+            helpers += ["", "", *helper.source.rstrip().splitlines()]
+        lines = [*header, *imports, *helpers, "", "", *parser, *code]
+        return "\n".join(lines).rstrip() + "\n"
