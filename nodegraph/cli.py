@@ -1,4 +1,4 @@
-"""The command line: ``python -m nodegraph run|validate|nodes|fmt|serve``.
+"""The command line: ``python -m nodegraph run|export|validate|nodes|fmt|serve``.
 
 Bad graphs exit with code 2 and one line per problem (``node.field: message``); a node that fails while
 running exits with 1 and names the node; no Python traceback unless ``--debug``.
@@ -217,6 +217,27 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     return EXIT_FAILED if (args.check and changed) else EXIT_OK
 
 
+# ------------------------------------------------------------------------------------------ export
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write the graph as a standalone PyTorch3D script (stdout, or ``-o``); a refusal names the node."""
+    from nodegraph.errors import GraphError
+    from nodegraph.session import load
+
+    try:
+        script = load(args.graph).export(overrides=dict(args.set or []))
+    except GraphError as exc:
+        _print_problems(exc.problems, f"{args.graph}: ")
+        return EXIT_BAD_GRAPH
+    if args.output:
+        Path(args.output).write_text(script)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(script)
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------------------------------- serve
 
 
@@ -245,6 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress display")
     run.add_argument("--debug", action="store_true", help="show Python tracebacks")
     run.set_defaults(func=cmd_run)
+
+    export = sub.add_parser("export", help="write a graph as a standalone PyTorch3D script")
+    export.add_argument("graph")
+    export.add_argument("-o", "--output", default=None, help="the script file (default: print it)")
+    export.add_argument("--set", action="append", type=parse_override, metavar="NODE.PARAM=VALUE",
+                        help="change a param first (repeatable): the script's default becomes VALUE (JSON)")
+    export.set_defaults(func=cmd_export)
 
     validate = sub.add_parser("validate", help="check graph files (or every *.json in folders)")
     validate.add_argument("paths", nargs="+")
