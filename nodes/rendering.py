@@ -236,6 +236,11 @@ def MeshRenderer(ctx, rasterizer, shader, meshes, cameras, lights):
         Int("max_points_per_bin", None, "points a bin may hold; empty: PyTorch3D's default", optional=True, min=1),
     ],
     outputs=[Output("settings", "PointsRasterSettings")],
+    export="""
+        from pytorch3d.renderer import PointsRasterizationSettings
+        {out} = PointsRasterizationSettings(image_size={image_size}, radius={radius},
+            points_per_pixel={points_per_pixel}, bin_size={bin_size}, max_points_per_bin={max_points_per_bin})
+    """,
 )
 def PointsRasterizationSettings(ctx, image_size, radius, points_per_pixel, bin_size, max_points_per_bin):
     """How point clouds are rasterized: image size, point radius, points kept per pixel."""
@@ -250,6 +255,10 @@ def PointsRasterizationSettings(ctx, image_size, radius, points_per_pixel, bin_s
     inputs=[Input("cameras", "Cameras"),
             Input("settings", "PointsRasterSettings", "defaults when not connected", optional=True)],
     outputs=[Output("rasterizer", "Rasterizer")],
+    export="""
+        from pytorch3d.renderer import PointsRasterizer
+        {out} = PointsRasterizer(cameras={cameras}, raster_settings={settings})
+    """,
 )
 def PointsRasterizer(ctx, cameras, settings):
     """Turns point clouds into per-pixel fragments (nearest points, depths, distances) seen by ``cameras``."""
@@ -264,19 +273,29 @@ _COMPOSITOR_PARAMS = [
 ]
 
 
+def _compositor_export(cls_name: str):
+    def form(x) -> str:
+        x.imports(f"from pytorch3d.renderer import {cls_name}")
+        bg = x.params["background"]
+        return f"{cls_name}(background_color=None if {bg} is None else tuple({bg}))"
+    return form
+
+
 def _compositor(cls_name: str, background):
     import pytorch3d.renderer as r
 
     return getattr(r, cls_name)(background_color=None if background is None else tuple(background))
 
 
-@node(category="rendering", params=_COMPOSITOR_PARAMS, outputs=[Output("compositor", "Compositor")])
+@node(category="rendering", params=_COMPOSITOR_PARAMS, outputs=[Output("compositor", "Compositor")],
+      export=_compositor_export("AlphaCompositor"))
 def AlphaCompositor(ctx, background):
     """Blend the points of each pixel front to back by their alpha (``AlphaCompositor``)."""
     return _compositor("AlphaCompositor", background)
 
 
-@node(category="rendering", params=_COMPOSITOR_PARAMS, outputs=[Output("compositor", "Compositor")])
+@node(category="rendering", params=_COMPOSITOR_PARAMS, outputs=[Output("compositor", "Compositor")],
+      export=_compositor_export("NormWeightedCompositor"))
 def NormWeightedCompositor(ctx, background):
     """Average the points of each pixel weighted by their alpha (``NormWeightedCompositor``)."""
     return _compositor("NormWeightedCompositor", background)
@@ -291,6 +310,7 @@ def NormWeightedCompositor(ctx, background):
         Input("cameras", "Cameras", "render with these instead of the rasterizer's", optional=True),
     ],
     outputs=[Output("images", "Images", "(B, H, W, C): the composited point features (RGB, or RGBA with alpha)")],
+    export=lambda x: _renderer_export(x, "PointsRenderer", "compositor", "points", ("cameras",)),
 )
 def PointsRenderer(ctx, rasterizer, compositor, points, cameras):
     """Rasterize ``points`` and composite their features into images, one per cloud of the batch."""

@@ -84,6 +84,7 @@ def SaveImage(ctx, images, filename, mode, cols, alpha):
         Float("fps", 10.0, "frames per second", min=0.1, max=100.0),
         Bool("loop", True, "repeat forever"),
     ],
+    export=lambda x: _save_animation_export(x),
 )
 def SaveAnimation(ctx, images, filename, fps, loop):
     """Write a batch of frames as an animated GIF (e.g. a turntable or a training progression)."""
@@ -93,6 +94,43 @@ def SaveAnimation(ctx, images, filename, fps, loop):
     frames[0].save(ctx.output_path(filename), save_all=True, append_images=frames[1:],
                    duration=max(1, round(1000 / fps)), **kwargs)
     ctx.preview_image(images[:1])
+
+
+def _save_animation_export(x) -> None:
+    x.imports("from PIL import Image")
+    p, frames = x.params, x.name("frames")
+    x.line(f"{frames} = [Image.fromarray({x.helper(to_uint8)}({x.helper(to_channels)}(f[None], 3)[0])) "
+           f"for f in {x.inputs['images']}]",
+           f"{frames}[0].save({x.output_path(p['filename'])}, save_all=True, append_images={frames}[1:],",
+           f"    duration=max(1, round(1000 / {p['fps']})), **({{'loop': 0}} if {p['loop']} else {{}}))")
+
+
+def _save_mesh_export(x) -> None:
+    """The first mesh, detached: OBJ (with its UV texture), PLY or GLB, by the file name's extension."""
+    first, path, p = x.name("first"), x.name("path"), x.params
+    x.line(f"{path} = {x.output_path(p['filename'])}", f"{first} = {x.inputs['mesh']}[0].detach()")
+    ext = Path(x.values["filename"]).suffix.lower()
+    if ext == ".obj":
+        x.imports("from pytorch3d.io import save_obj", "from pytorch3d.renderer import TexturesUV")
+        tex = x.name("tex")
+        x.line(f"{tex} = {first}.textures",
+               f"if isinstance({tex}, TexturesUV):",
+               f"    save_obj({path}, {first}.verts_packed(), {first}.faces_packed(), "
+               f"verts_uvs={tex}.verts_uvs_list()[0],",
+               f"             faces_uvs={tex}.faces_uvs_list()[0], "
+               f"texture_map={tex}.maps_padded()[0].detach().clamp(0, 1))",
+               "else:",
+               f"    save_obj({path}, {first}.verts_packed(), {first}.faces_packed())")
+    elif ext == ".ply":
+        x.imports("from pytorch3d.io import IO")
+        x.line(f"IO().save_mesh({first}, {path})")
+    else:
+        x.line(f"{x.helper(_save_glb)}({path}, {first})")
+
+
+def _save_points_export(x) -> None:
+    x.imports("from pytorch3d.io import IO")
+    x.line(f"IO().save_pointcloud({x.inputs['points']}[0].detach(), {x.output_path(x.params['filename'])})")
 
 
 def _save_glb(path: Path, mesh) -> None:
@@ -112,6 +150,7 @@ def _save_glb(path: Path, mesh) -> None:
     inputs=[Input("mesh", "Meshes", "the first mesh of the batch is written")],
     params=[File("filename", "mesh.obj", "OBJ (with UV texture when it has one), PLY or GLB, inside the output "
                                          "folder", extensions=(".obj", ".ply", ".glb"), must_exist=False)],
+    export=lambda x: _save_mesh_export(x),
 )
 def SaveMesh(ctx, mesh, filename):
     """Write the first mesh of a batch to OBJ, PLY or GLB (vertex colours kept in PLY and GLB)."""
@@ -141,6 +180,7 @@ def SaveMesh(ctx, mesh, filename):
     inputs=[Input("points", "Pointclouds", "the first cloud of the batch is written")],
     params=[File("filename", "points.ply", "PLY inside the output folder", extensions=(".ply",),
                  must_exist=False)],
+    export=lambda x: _save_points_export(x),
 )
 def SavePointcloud(ctx, points, filename):
     """Write the first point cloud of a batch to PLY (colours kept)."""

@@ -23,15 +23,16 @@ def _optimize_export(x) -> dict:
     x.imports("from tqdm import tqdm")
     hist = loop.history
     groups = ", ".join(f"{{'params': [{', '.join(params)}]}}" for _, params in loop.groups)
+    make = [f"params = [{groups}]  # one group per learnable node: " + ", ".join(n for n, _ in loop.groups),
+            f"if {p['optimizer']} == 'adam':",
+            f"    optimizer = torch.optim.Adam(params, lr={p['lr']})",
+            "else:",
+            f"    optimizer = torch.optim.SGD(params, lr={p['lr']}, momentum={p['momentum']})"]
     x.line(f"torch.manual_seed({p['seed']})", *loop.init)
     x.line(*(f"{var}.requires_grad_(False)  # not trained by this stage" for var in loop.frozen))
-    x.line(f"params = [{groups}]  # one group per learnable node: "
-           + ", ".join(node_id for node_id, _ in loop.groups),
-           f"if {p['optimizer']} == 'adam':",
-           f"    optimizer = torch.optim.Adam(params, lr={p['lr']})",
-           "else:",
-           f"    optimizer = torch.optim.SGD(params, lr={p['lr']}, momentum={p['momentum']})",
-           f"decay_step = int({p['decay_at']} * {p['iterations']}) if {p['decay_at']} is not None else None",
+    if not loop.lazy:
+        x.line(*make)
+    x.line(f"decay_step = int({p['decay_at']} * {p['iterations']}) if {p['decay_at']} is not None else None",
            f"{hist} = {{{', '.join(repr(k) + ': []' for k in ['total', *loop.terms])}}}",
            f"bar = tqdm(range({p['iterations']}), desc={x.node_id!r})",
            "for i in bar:")
@@ -39,8 +40,10 @@ def _optimize_export(x) -> dict:
     x.line("",
            f"    loss = {loop.loss.total}",
            f"    {hist}['total'].append(loss.item())",
-           *(f"    {hist}[{name!r}].append({var}.item())" for name, var in loop.loss.terms.items()),
-           "    optimizer.zero_grad()",
+           *(f"    {hist}[{name!r}].append({var}.item())" for name, var in loop.loss.terms.items()))
+    if loop.lazy:  # the learnables exist once the first iteration has made them
+        x.line("    if i == 0:", *loop.indented(make, 2))
+    x.line("    optimizer.zero_grad()",
            "    loss.backward()",
            "    optimizer.step()",
            "    if decay_step is not None and i + 1 == decay_step:",
@@ -54,8 +57,7 @@ def _optimize_export(x) -> dict:
     x.line(f"    if {p['stop_below']} is not None and {hist}['total'][-1] < {p['stop_below']}:",
            "        break",
            "bar.close()")
-    x.line(*(f"{var}.requires_grad_(True)" for var in loop.frozen + [v for _, g in loop.groups for v in g
-                                                                     if not v.startswith("*")]))
+    x.line(*(f"{var}.requires_grad_(True)" for var in loop.frozen))
     return {"history": hist, "final_loss": f"{hist}['total'][-1]", "done": "None"}
 
 

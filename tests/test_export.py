@@ -35,6 +35,20 @@ EXAMPLES = {
     "render_textured_cow": {"raster.image_size": 48},
     "camera_pose_teapot": {"settings.image_size": 24, "settings.faces_per_pixel": 10, "optimize.iterations": 6,
                            "optimize.stop_below": None},
+    "render_cow_batch": {"raster.image_size": 32},
+    "render_coloured_points": {"raster.image_size": 48, "sample.num_samples": 3000},
+    "lighting_and_shading": {"raster.image_size": 48},
+    "camera_pose_cow_textured": {"settings.image_size": 24, "settings.faces_per_pixel": 10,
+                                 "optimize.iterations": 4, "optimize.stop_below": None},
+    "deform_sphere_to_cow": {"sphere.level": 2, "optimize.iterations": 4, "src_points.num_samples": 300,
+                             "trg_points.num_samples": 300, "eval_src_points.num_samples": 300,
+                             "eval_trg_points.num_samples": 300},
+    "fit_mesh_to_pointcloud": {"sphere.level": 2, "optimize_regularised.iterations": 4,
+                               "optimize_chamfer_only.iterations": 4},
+    "fit_textured_mesh": {"sphere.level": 2, "target_settings.image_size": 16, "silhouette_settings.image_size": 16,
+                          "textured_settings.image_size": 16, "silhouette_settings.faces_per_pixel": 4,
+                          "textured_settings.faces_per_pixel": 4, "stage_silhouette.iterations": 3,
+                          "stage_textured.iterations": 3},
 }
 
 

@@ -16,7 +16,7 @@ from nodegraph.prepare import prepare
 from nodegraph.registry import Registry
 
 from nodegraph.export.context import ExportContext, ExportError, Helper, Loss, identifier
-from nodegraph.export.writer import ScriptWriter
+from nodegraph.export.writer import write_script
 
 __all__ = ["ExportContext", "ExportError", "Helper", "Loss", "export", "identifier", "missing_forms"]
 
@@ -40,4 +40,4 @@ def export(graph: Graph, registry: Registry | None = None, overrides: dict[str, 
                for n, s in prepared.specs.items() if s.export is None]
     if missing:
         raise ExportError(missing)
-    return ScriptWriter(prepared).write()
+    return write_script(prepared)

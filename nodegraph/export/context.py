@@ -130,6 +130,7 @@ class ExportContext:
         self.iteration = iteration
         self.lines: list[str] = []
         self.init_lines: list[str] = []
+        self.init_vars: list[str] = []
 
     # ------------------------------------------------------------------ code
     def imports(self, *lines: str) -> None:
@@ -145,6 +146,10 @@ class ExportContext:
         """Lines of this node's block, in order (several lines in one string are fine)."""
         for chunk in code:
             self.lines.extend(chunk.splitlines() or [""])
+
+    def template(self, text: str) -> dict:
+        """Write a template (the same placeholders as a template form) and return its outputs."""
+        return render_template(text, self)
 
     def out(self, name: str | None = None) -> str:
         """The variable for output ``name`` (the only output when None): ``<node>`` or ``<node>_<output>``."""
@@ -184,6 +189,15 @@ class ExportContext:
         """A loss node's output: assigns the unweighted term to ``<node>`` and returns the weighted Loss."""
         self.line(f"{self.var} = {value}")
         return Loss(f"{weight} * {self.var}", {self.node_id: self.var})
+
+    @staticmethod
+    def combine(losses: list[Loss], weight: str | None = None) -> Loss:
+        """Several losses as one (``LossValue.combine``: totals added in link order, terms kept), weighted."""
+        terms: dict[str, str] = {}
+        for loss in losses:
+            terms.update(loss.terms)
+        total = " + ".join(loss.total for loss in losses)
+        return Loss(f"{weight} * ({total})" if weight else total, terms)
 
     def param(self, name: str, init: str) -> str:
         """A learnable tensor: ``<node>_<name> = nn.Parameter(<init>)`` written once, before the first loop that

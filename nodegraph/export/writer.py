@@ -14,6 +14,7 @@ Each node's code comes from its export form (:mod:`nodegraph.export.context`).
 from __future__ import annotations
 
 import inspect
+import sys
 import textwrap
 from dataclasses import dataclass, field
 
@@ -28,7 +29,7 @@ NODE_SEED = Helper("_node_seed", textwrap.dedent(inspect.getsource(_node_seed)),
 INDENT = "    "
 
 
-STDLIB = {"argparse", "hashlib", "json", "math", "os", "sys", "pathlib", "itertools", "functools"}
+STDLIB = set(sys.stdlib_module_names)
 
 
 def import_block(lines: set[str]) -> list[str]:
@@ -67,11 +68,13 @@ def import_block(lines: set[str]) -> list[str]:
 class Names:
     """Variable names: one per node, from its id, unique in the script."""
 
-    def __init__(self, node_ids: list[str]) -> None:
+    def __init__(self, node_ids: list[str], reserved: set[str] = frozenset()) -> None:
         self._node: dict[str, str] = {}
         taken: set[str] = set()
         for node_id in node_ids:
             base = name = identifier(node_id)
+            if name in reserved:
+                base = name = f"{name}_node"
             k = 2
             while name in taken:
                 name, k = f"{base}_{k}", k + 1
@@ -83,6 +86,31 @@ class Names:
 
     def of(self, name: str) -> str:
         return name
+
+
+def bound_names(writer: "ScriptWriter") -> set[str]:
+    """The names the script's imports and helpers define (node variables must not take them)."""
+    names = set(writer.helpers)
+    for line in writer.imports:
+        if line.startswith("import "):
+            names.add(line.split()[-1].split(".")[0])
+        else:
+            names.update(n.strip().split()[-1] for n in line.split(" import ", 1)[1].split(","))
+    return names
+
+
+def write_script(prepared: Prepared) -> str:
+    """The script; written again with other variable names when a node id takes the name of a helper or an
+    import (a node called ``grid`` next to the ``grid`` helper)."""
+    reserved: set[str] = set()
+    for _ in range(3):
+        writer = ScriptWriter(prepared, reserved)
+        text = writer.write()
+        clash = bound_names(writer) & set(writer.names._node.values())
+        if not clash:
+            return text
+        reserved |= bound_names(writer)
+    return text
 
 
 @dataclass
@@ -97,6 +125,7 @@ class TrainerParts:
     taps: list[str]  # preview taps (unindented), run every --preview-every iterations under no_grad
     history: str  # the variable of {term: [float per iteration]}
     terms: list[str] = field(default_factory=list)
+    lazy: bool = False  # some learnables are created in the first iteration: build the optimizer after it
 
     def indented(self, lines: list[str], depth: int) -> list[str]:
         return [INDENT * depth + line if line else line for line in lines]
@@ -105,11 +134,10 @@ class TrainerParts:
 class ScriptWriter:
     """One export: walks the plan and collects imports, helpers, arguments and code."""
 
-    def __init__(self, prepared: Prepared, source: str = "") -> None:
+    def __init__(self, prepared: Prepared, reserved: set[str] = frozenset()) -> None:
         self.prepared = prepared
         self.plan = prepared.plan
-        self.source = source
-        self.names = Names(self.plan.topological)
+        self.names = Names(self.plan.topological, reserved)
         self.arguments = Arguments(prepared, self.names)
         self.imports: set[str] = {"import argparse", "import torch"}
         self.helpers: dict[str, Helper] = {}
@@ -138,6 +166,7 @@ class ScriptWriter:
         if (x.node_id, name) not in self._initialised:
             self._initialised.add((x.node_id, name))
             x.init_lines.append(init_line)
+            x.init_vars.append((var, kind))
 
     # ------------------------------------------------------------------ nodes
     def links_into(self, node_id: str):
@@ -184,6 +213,7 @@ class ScriptWriter:
             outputs[name] = value
         self.outputs[node_id] = outputs
         head = f"# {node_id}: {spec.name}" + (" (every iteration)" if mode == "loop" else "")
+        self._last_init = list(x.init_vars)
         return x.init_lines, [head, *x.lines]
 
     def top(self, node_id: str, out: list[str]) -> None:
@@ -222,19 +252,32 @@ class ScriptWriter:
         contract = spec.trainer
         loss_links = [l for l in self.links_into(trainer) if l.dst_port == contract.loss]
         memo = self._pull_order([l.src for l in loss_links], [])
-        body, init = [], []
+        existed = {var for learned in self.learned_vars.values() for _, var, _ in learned}
+        # A learnable this stage trains starts from its initial value unless an earlier stage trained it
+        # (training.start_state): it is created again here.
+        earlier = {n for s in self.plan.previous_stages(trainer) for n in self.plan.trains(s)}
+        for node_id in self.plan.trains(trainer):
+            if node_id not in earlier:
+                self._initialised = {k for k in self._initialised if k[0] != node_id}
+        body, init, lazy = [], [], []
+        in_loop = False  # some learnable is made in the first iteration: the optimizer comes after it
+        drew = False  # whether a stochastic node drew from the random stream earlier in the iteration
         for n in memo:
             node_init, block = self.node(n, "loop", "i")
-            if node_init and any(l.src in memo for l in self.links_into(n)):
-                raise ExportError([Problem(n, None, "cannot be exported: its learnable tensors start from values "
-                                                    "computed inside the training loop")])
-            init += node_init
+            created = self._last_init
+            reads_loop = any(l.src in memo for l in self.links_into(n))
+            if node_init and (reads_loop or (drew and any(kind == "module" for _, kind in created))):
+                # Created where the executor creates it, in the first iteration: its start depends on values
+                # computed in the loop, or it draws from the random stream after other nodes did.
+                block, more = self._created_in_loop(block, node_init, created)
+                lazy += more
+                in_loop = True
+            else:
+                init += node_init
+            drew = drew or self.prepared.specs[n].stochastic
             body += ["", *block]
-        losses = [self.outputs[l.src][l.src_port] for l in loss_links]
-        terms: dict[str, str] = {}
-        for loss in losses:
-            terms.update(loss.terms)
-        total = Loss(" + ".join(loss.total for loss in losses), terms)
+        total = ExportContext.combine([self.outputs[l.src][l.src_port] for l in loss_links])
+        terms = total.terms
         # Preview taps: what only they read is computed in the tap, after this iteration's step.
         taps = self.plan.taps(trainer)
         tap_lines: list[str] = []
@@ -243,8 +286,14 @@ class ScriptWriter:
                 if n not in self.plan.dynamic and n not in self._emitted and not self.prepared.specs[n].trainer:
                     self.top(n, out)
             for n in self._pull_order(taps, memo):
-                _, block = self.node(n, "tap", "i + 1")
+                node_init, block = self.node(n, "tap", "i + 1")
+                if node_init:  # a learnable only the previews read: made on first use, made again when trained
+                    block, more = self._created_in_loop(block, node_init, self._last_init)
+                    lazy += more
+                    self._initialised = {k for k in self._initialised if k[0] != n}
                 tap_lines += block
+            if all(line.lstrip().startswith("#") for line in tap_lines):
+                tap_lines = []  # previews with nothing to write in a script
         trains = self.plan.trains(trainer)
         groups, frozen = [], []
         for node_id, learned in self.learned_vars.items():
@@ -256,19 +305,29 @@ class ScriptWriter:
                     if group is None:
                         groups.append(group := (node_id, []))
                     group[1].append(param)
-                elif node_id in trains:
+                elif node_id in trains and var in existed:
                     frozen.append(var)
         groups.sort(key=lambda g: trains.index(g[0]))
         for g in groups:  # the executor's order: tensors first, then modules, per node
             g[1].sort(key=lambda p: p.startswith("*"))
         history = f"{self.names.node(trainer)}_history"
         self.histories.append((trainer, history))
-        parts = TrainerParts(body, total, groups, init, frozen, tap_lines, history, list(terms))
+        parts = TrainerParts(body[1:], total, groups, init + lazy, frozen, tap_lines, history, list(terms),
+                             lazy=in_loop)
         self._fresh.clear()
         init_lines, block = self.node(trainer, extra={"loop": parts})
         out += ["", *init_lines, *block]
         self._emitted.add(trainer)
         self._fresh.clear()
+
+    @staticmethod
+    def _created_in_loop(block: list[str], init: list[str], created: list[tuple[str, str]]):
+        """The block with its learnables created on first use (``if var is None``), and the ``var = None``
+        lines that go before the loop."""
+        guarded = []
+        for (var, _), line in zip(created, init):
+            guarded += [f"if {var} is None:  # made on first use, as the executor makes it", f"    {line}"]
+        return [block[0], *guarded, *block[1:]], [f"{var} = None" for var, _ in created]
 
     def _ancestors(self, node_id: str) -> set[str]:
         import networkx as nx
