@@ -33,8 +33,8 @@ def _look_at_export(x) -> dict:
                 return f"torch.full(({p['views']},), {p[n]}, device=device)"
             return f"torch.linspace({p[n]}, {p[n + '_end']}, {p['views']}, device=device)"
         angles = ", ".join(f"{n}={values(n)}" for n in _RANGE)
-    x.line(f"{R}, {T} = look_at_view_transform({angles}, degrees={p['degrees']},",
-           f"    at=(tuple({p['at']}),), up=(tuple({p['up']}),), device=device)")
+    x.line(f"{R}, {T} = look_at_view_transform({angles}, degrees={p['degrees']}, at=(tuple({p['at']}),), "
+           f"up=(tuple({p['up']}),), device=device)")
     return {"R": R, "T": T}
 
 

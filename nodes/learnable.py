@@ -139,8 +139,8 @@ def _camera_position_export(x) -> dict:
     R, T, cams = x.out("R"), x.out("T"), x.out("cameras")
     x.line(f"{R} = look_at_rotation({pos}[None, :], device={pos}.device)",
            f"{T} = -torch.bmm({R}.transpose(1, 2), {pos}[None, :, None])[:, :, 0]",
-           f"{cams} = FoVPerspectiveCameras(R={R}, T={T}, fov={p['fov']}, znear={p['znear']}, zfar={p['zfar']},",
-           f"    aspect_ratio={p['aspect_ratio']}, device={pos}.device)")
+           f"{cams} = FoVPerspectiveCameras(R={R}, T={T}, fov={p['fov']}, znear={p['znear']}, zfar={p['zfar']}, "
+           f"aspect_ratio={p['aspect_ratio']}, device={pos}.device)")
     return {"cameras": cams, "position": pos, "R": R, "T": T}
 
 

@@ -240,8 +240,8 @@ class _Fields(dict):
 
 def render_template(template: str, x: ExportContext) -> dict:
     """A template form: lines with ``{input}``, ``{param}``, ``{out}`` (the only output), ``{out_<name>}``,
-    ``{var}`` and ``{device}`` placeholders. Lines that start with ``import`` or ``from`` are the imports.
-    An optional input that is not connected reads ``None``."""
+    ``{var}`` and ``{device}`` placeholders. Lines that start with ``import`` or ``from`` are the imports; a
+    line ending in ``,`` or ``(`` continues on the next. An optional input that is not connected reads ``None``."""
     fields = {**{k: str(v) if not isinstance(v, list) else "[" + ", ".join(map(str, v)) + "]"
                  for k, v in x.inputs.items()}, **x.params, "device": x.device, "var": x.var}
     outputs = [o.name for o in x.spec.outputs]
@@ -249,8 +249,14 @@ def render_template(template: str, x: ExportContext) -> dict:
         fields["out"] = x.out()
         fields.update({f"out_{o}": x.out(o) for o in outputs})
     text = textwrap.dedent(template).strip("\n")
+    joined: list[str] = []
+    for raw in text.splitlines():  # a line ending in "," or "(" goes on (the script wraps long lines itself)
+        if joined and joined[-1].rstrip().endswith((",", "(")):
+            joined[-1] = joined[-1].rstrip() + ("" if joined[-1].rstrip().endswith("(") else " ") + raw.strip()
+        else:
+            joined.append(raw)
     code = []
-    for raw in text.splitlines():
+    for raw in joined:
         if raw.startswith(("import ", "from ")):
             x.imports(raw.strip())
         else:

@@ -14,8 +14,10 @@ Each node's code comes from its export form (:mod:`nodegraph.export.context`).
 from __future__ import annotations
 
 import inspect
+import io
 import sys
 import textwrap
+import tokenize
 from dataclasses import dataclass, field
 
 from nodegraph.errors import Problem
@@ -63,6 +65,36 @@ def import_block(lines: set[str]) -> list[str]:
             out.append("")
         out += section
     return out
+
+
+def wrap(line: str, width: int = 110) -> list[str]:
+    """A long line broken after commas inside brackets (continuation lines indented by 4); a line that is
+    not a whole statement on its own is left as it is."""
+    if len(line) <= width:
+        return [line]
+    cuts, depth = [], 0
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(line + "\n").readline):
+            if tok.type == tokenize.OP and tok.string in "([{":
+                depth += 1
+            elif tok.type == tokenize.OP and tok.string in ")]}":
+                depth -= 1
+            elif tok.type == tokenize.OP and tok.string == "," and depth == 1:
+                cuts.append(tok.end[1])
+    except (tokenize.TokenError, SyntaxError):
+        return [line]
+    if depth != 0 or not cuts:
+        return [line]
+    indent = " " * (len(line) - len(line.lstrip()) + 4)
+    out, start, last = [], 0, None
+    for cut in cuts + [len(line)]:
+        room = width - (len(indent) if out else 0)
+        if cut - start > room and last is not None and last > start:
+            out.append(line[start:last].rstrip())
+            start = last
+        last = cut
+    out.append(line[start:].rstrip())
+    return [out[0]] + [indent + piece.lstrip() for piece in out[1:]]
 
 
 class Names:
@@ -349,11 +381,12 @@ class ScriptWriter:
     def write(self) -> str:
         graph = self.prepared.graph
         code = self.code()
-        self.imports.add("import json")
-        code += ["", "# the loss history of every training loop, for plots and comparisons",
-                 "if args.history:",
-                 "    with open(args.history, \"w\") as f:",
-                 "        json.dump({" + ", ".join(f"{t!r}: {v}" for t, v in self.histories) + "}, f)"]
+        if self.histories:
+            self.imports.add("import json")
+            code += ["", "# the loss history of every training loop, for plots and comparisons",
+                     "if args.history:",
+                     "    with open(args.history, \"w\") as f:",
+                     "        json.dump({" + ", ".join(f"{t!r}: {v}" for t, v in self.histories) + "}, f)"]
         header = [f'"""{graph.name or "graph"}: a standalone PyTorch3D script exported by `nodegraph export`.', ""]
         if graph.description:
             header += textwrap.wrap(graph.description.replace('"""', "'''").replace("\\", "\\\\"), 100) + [""]
@@ -378,5 +411,6 @@ class ScriptWriter:
         helpers = []
         for helper in self.helpers.values():
             helpers += ["", "", *helper.source.rstrip().splitlines()]
-        lines = [*header, *imports, *helpers, "", "", *parser, *code]
+        body = [piece for line in [*parser, *code] for piece in wrap(line)]
+        lines = [*header, *imports, *helpers, "", "", *body]
         return "\n".join(lines).rstrip() + "\n"
