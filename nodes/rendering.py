@@ -17,7 +17,7 @@ from pytorch3d.renderer import RayBundle
 
 from nodegraph.spec import Bool, Choice, Color, Float, Floats, Input, Int, Output, node
 
-from ._rays import VolumeField, check_ray_memory, images_shape, match_batch
+from ._rays import VolumeField, check_ray_memory, images_shape, match_batch, shared_volumes
 
 IMAGE_SIZE_MAX = 4096
 # bytes of working memory per ray point when a field says nothing (coordinates, samples, raymarching)
@@ -349,7 +349,15 @@ def render_rays(ctx, cameras, raysampler, raymarcher, field: Callable, chunk_siz
     """
     check_ray_memory(ctx, "raysampler", raysampler, cameras, bytes_per_point, chunk_size,
                      what=f"rendering {field_name}")
-    with torch.set_grad_enabled(torch.is_grad_enabled() and ctx.in_loop):
+    return march(cameras, raysampler, raymarcher, field, chunk_size, torch.is_grad_enabled() and ctx.in_loop,
+                 ctx.check_cancelled, **kwargs)
+
+
+def march(cameras, raysampler, raymarcher, field: Callable, chunk_size: int, grad: bool,
+          between: Callable | None = None, **kwargs: Any) -> tuple[torch.Tensor, RayBundle]:
+    """``render_rays`` without its checks: sample, evaluate ``field`` (in chunks of rays), raymarch, with
+    gradients only when ``grad``; ``between`` runs between chunks. Exported scripts call this."""
+    with torch.set_grad_enabled(grad):
         if chunk_size <= 0:
             images, bundle = _ImplicitRenderer(raysampler, raymarcher)(cameras=cameras, volumetric_function=field,
                                                                       **kwargs)
@@ -362,12 +370,30 @@ def render_rays(ctx, cameras, raysampler, raymarcher, field: Callable, chunk_siz
         n = flat.origins.shape[1]
         parts = []
         for start in range(0, n, per_call):
-            ctx.check_cancelled()
+            if between is not None:
+                between()
             sub = _sub_bundle(flat, start, start + per_call)
             dens, feats = field(ray_bundle=sub, cameras=cameras, **kwargs)
             parts.append(raymarcher(rays_densities=dens, rays_features=feats, ray_bundle=sub))
         images = torch.cat(parts, dim=1)
         return _image_output(images, bundle), bundle
+
+
+def _rays_export(x, field: str) -> dict:
+    """A ray renderer in a script: ``march`` (copied) over ``field``, then its four outputs."""
+    images, bundle = x.out("images"), x.out("ray_bundle")
+    grad = "True" if x.mode == "loop" else "False"
+    x.line(f"{images}, {bundle} = {x.helper(march)}({x.inputs['cameras']}, {x.inputs['raysampler']}, "
+           f"{x.inputs['raymarcher']}, {field}, {x.params['chunk_size']}, grad={grad})")
+    return {"images": images, "rgb": f"{images}[..., :-1]", "silhouettes": f"{images}[..., -1:]",
+            "ray_bundle": bundle}
+
+
+def _volume_renderer_export(x) -> dict:
+    field = x.name("field")
+    vols = f"{x.helper(shared_volumes)}({x.inputs['volumes']}, len({x.inputs['cameras']}))"
+    x.line(f"{field} = {x.helper(VolumeField)}({vols}, {x.params['sample_mode']})")
+    return _rays_export(x, field)
 
 
 def renderer_outputs(images: torch.Tensor, bundle: RayBundle) -> dict:
@@ -393,6 +419,7 @@ _CHUNK = Int("chunk_size", 0, "evaluate at most this many rays at once (0: all; 
     params=[Choice("sample_mode", "bilinear", "interpolation between voxels", choices=("bilinear", "nearest")),
             _CHUNK],
     outputs=_RENDER_OUTPUTS,
+    export=_volume_renderer_export,
 )
 def VolumeRenderer(ctx, cameras, volumes, raysampler, raymarcher, sample_mode, chunk_size):
     """Render voxel grids from a batch of cameras: sample rays, read the volume along them, raymarch
@@ -417,6 +444,7 @@ def VolumeRenderer(ctx, cameras, volumes, raysampler, raymarcher, sample_mode, c
             Input("raysampler", "Raysampler"), Input("raymarcher", "Raymarcher")],
     params=[_CHUNK],
     outputs=_RENDER_OUTPUTS,
+    export=lambda x: _rays_export(x, x.inputs['function']),
 )
 def ImplicitRenderer(ctx, cameras, function, raysampler, raymarcher, chunk_size):
     """Render an implicit function (a field of densities and colours) from a batch of cameras

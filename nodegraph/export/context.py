@@ -68,16 +68,19 @@ def helper_of(fn: Callable | Helper, imports: tuple[str, ...] = (), needs: tuple
     if isinstance(fn, Helper):
         return fn
     source = textwrap.dedent(inspect.getsource(fn))
-    found_imports, found_needs = _references(fn, source)
+    found_imports, found_needs, renames = _references(fn, source)
+    for alias, real in renames.items():  # `from x import Volumes as _Volumes` in the module: the real name here
+        source = re.sub(rf"\b{re.escape(alias)}\b", real, source)
     return Helper(fn.__name__, source, tuple(imports) + found_imports, tuple(needs) + found_needs)
 
 
-def _references(fn: Callable, source: str) -> tuple[tuple[str, ...], tuple[Callable, ...]]:
+def _references(fn: Callable, source: str) -> tuple[tuple[str, ...], tuple[Callable, ...], dict[str, str]]:
     """What the copied ``source`` of ``fn`` needs from ``fn``'s module: import lines and library functions."""
     used = {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
-    imports, needs = [], []
+    namespace = getattr(fn, "__globals__", None) or vars(sys.modules[fn.__module__])  # a class has none
+    imports, needs, renames = [], [], {}
     for name in sorted(used - {fn.__name__}):
-        value = fn.__globals__.get(name)
+        value = namespace.get(name)
         if value is None:
             continue
         if inspect.ismodule(value):
@@ -85,11 +88,18 @@ def _references(fn: Callable, source: str) -> tuple[tuple[str, ...], tuple[Calla
             imports.append(f"from {parent} import {leaf}" if parent and leaf == name else
                            f"import {value.__name__}" if value.__name__ == name else
                            f"import {value.__name__} as {name}")
-        elif inspect.isfunction(value) and value.__module__.startswith(("nodegraph.", "nodes.")):
+        elif (inspect.isfunction(value) or inspect.isclass(value)) and \
+                value.__module__.startswith(("nodegraph.", "nodes.")):
             needs.append(value)
         elif hasattr(value, "__module__") and not value.__module__.startswith(("nodegraph", "nodes")):
-            imports.append(f"from {_public_module(value, name)} import {name}")
-    return tuple(imports), tuple(needs)
+            real = getattr(value, "__name__", name)
+            if real != name:
+                renames[name] = real
+            module = _public_module(value, real)
+            if module == "typing" and real in ("Callable", "Iterable", "Iterator", "Sequence", "Mapping"):
+                module = "collections.abc"  # where current Python (and ruff) want them from
+            imports.append(f"from {module} import {real}")
+    return tuple(imports), tuple(needs), renames
 
 
 def _public_module(value: Any, name: str) -> str:

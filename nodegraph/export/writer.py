@@ -49,6 +49,7 @@ def import_block(lines: set[str]) -> list[str]:
             group.update(n.strip() for n in names.split(","))
 
     def by_type(name: str) -> tuple:
+        name = name.split(" as ")[0]
         kind = 0 if name.isupper() and len(name) > 1 else 1 if name[:1].isupper() else 2
         return kind, name
 
