@@ -68,19 +68,53 @@ def helper_of(fn: Callable | Helper, imports: tuple[str, ...] = (), needs: tuple
     if isinstance(fn, Helper):
         return fn
     source = textwrap.dedent(inspect.getsource(fn))
+    source = _inline_library_modules(fn, source)
     found_imports, found_needs, renames = _references(fn, source)
     for alias, real in renames.items():  # `from x import Volumes as _Volumes` in the module: the real name here
         source = re.sub(rf"\b{re.escape(alias)}\b", real, source)
     return Helper(fn.__name__, source, tuple(imports) + found_imports, tuple(needs) + found_needs)
 
 
+def _namespace(fn: Any) -> dict:
+    return getattr(fn, "__globals__", None) or vars(sys.modules[fn.__module__])  # a class has no __globals__
+
+
+def _is_library(value: Any) -> bool:
+    name = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", "") or ""
+    return name.startswith(("nodegraph.", "nodes."))
+
+
+def _inline_library_modules(fn: Any, source: str) -> str:
+    """``_smpl.SMPL_JOINT_NAMES`` -> ``SMPL_JOINT_NAMES``: a library module's names become the script's own."""
+    namespace = _namespace(fn)
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            module = namespace.get(node.value.id)
+            if inspect.ismodule(module) and _is_library(module):
+                source = re.sub(rf"\b{re.escape(node.value.id)}\.{re.escape(node.attr)}\b", node.attr, source)
+    return source
+
+
+def constant(name: str, value: Any) -> Helper:
+    """A module-level constant of the library, written once as ``NAME = <value>``."""
+    return Helper(name, f"{name} = {value!r}\n")
+
+
 def _references(fn: Callable, source: str) -> tuple[tuple[str, ...], tuple[Callable, ...], dict[str, str]]:
     """What the copied ``source`` of ``fn`` needs from ``fn``'s module: import lines and library functions."""
     used = {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
-    namespace = getattr(fn, "__globals__", None) or vars(sys.modules[fn.__module__])  # a class has none
+    namespace = dict(_namespace(fn))
+    for module in list(namespace.values()):  # names a library module lends (inlined above)
+        if inspect.ismodule(module) and _is_library(module):
+            for key, val in vars(module).items():
+                namespace.setdefault(key, val)
     imports, needs, renames = [], [], {}
     for name in sorted(used - {fn.__name__}):
         value = namespace.get(name)
+        if isinstance(value, (int, float, str, tuple, list, set, frozenset, dict)) and not isinstance(value, bool) \
+                and name.lstrip("_")[:1].isupper():
+            needs.append(constant(name, value))
+            continue
         if value is None:
             continue
         if inspect.ismodule(value):

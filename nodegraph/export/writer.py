@@ -180,10 +180,12 @@ class ScriptWriter:
         self.histories: list[tuple[str, str]] = []  # (trainer id, history variable)
         self._fresh: set[str] = set()
         self._emitted: set[str] = set()
+        self._adding: set[str] = set()  # helpers whose needs are being added (mutual references)
 
     # ------------------------------------------------------------------ what forms call back
     def add_helper(self, helper: Helper) -> str:
-        if helper.name not in self.helpers:
+        if helper.name not in self.helpers and helper.name not in self._adding:
+            self._adding.add(helper.name)
             for need in helper.needs:
                 from nodegraph.export.context import helper_of
 
@@ -410,8 +412,13 @@ class ScriptWriter:
         parser += ["args = parser.parse_args()", "device = torch.device(args.device)"]
         imports = import_block(self.imports)
         helpers = []
+        constants = [h for h in self.helpers.values() if not h.source.startswith(("def ", "class ", "@"))]
+        if constants:  # NAME = value lines: one blank line after the imports, as isort wants
+            helpers.append("")
+            helpers += [line for h in constants for line in h.source.rstrip().splitlines()]
         for helper in self.helpers.values():
-            helpers += ["", "", *helper.source.rstrip().splitlines()]
+            if helper not in constants:
+                helpers += ["", "", *helper.source.rstrip().splitlines()]
         body = [piece for line in [*parser, *code] for piece in wrap(line)]
         lines = [*header, *imports, *helpers, "", "", *body]
         return "\n".join(lines).rstrip() + "\n"
