@@ -102,6 +102,13 @@ def _load_keypoints_export(x) -> str:
             f"({p['image_size']}, {p['image_width']} or {p['image_size']}))")
 
 
+def _save_keypoints_export(x) -> None:
+    """The JSON LoadKeypoints reads, written as the node writes it."""
+    x.imports("import json")
+    x.line(f"with open({x.output_path(x.params['filename'])}, 'w') as f:",
+           f"    f.write(json.dumps({x.helper(_smpl.keypoints_json)}({x.inputs['keypoints']})))")
+
+
 def _pose_prior_export(x):
     if x.fixed("file") is not None:
         x.fail("a pose GMM file is not exported yet; clear `file` for the quadratic prior", "file")
@@ -392,7 +399,7 @@ def LoadKeypoints(ctx, file, image_size, image_width, person):
     inputs=[Input("keypoints", "Keypoints")],
     params=[File("filename", "keypoints.json", "JSON file in the run's output folder", extensions=(".json",),
                  must_exist=False)],
-    export=lambda x: (x.imports('import json'), x.line(f"with open({x.output_path(x.params['filename'])}, 'w') as f:\n    f.write(json.dumps({x.helper(_smpl.keypoints_json)}({x.inputs['keypoints']})))"))[-1],
+    export=lambda x: _save_keypoints_export(x),
 )
 def SaveKeypoints(ctx, keypoints, filename):
     """Write keypoints as JSON (the format LoadKeypoints reads: x, y, confidence per joint, image size)."""

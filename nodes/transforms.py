@@ -68,6 +68,14 @@ def _project_export(x) -> dict:
             "screen": f"{cams}.transform_points_screen({xyz}, image_size=(({p['image_size']}, {p['image_size']}),))"}
 
 
+def _exp_map_export(x) -> str:
+    x.imports("from pytorch3d.transforms import so3_exp_map")
+    log_rot = x.inputs["log_rot"]
+    if log_rot is None:
+        log_rot = f"torch.tensor([{x.params['value']}], dtype=torch.float32, device=device)"
+    return f"so3_exp_map({log_rot})"
+
+
 def _transform_points_export(x) -> str:
     points, t, normals = x.inputs["points"], x.name("t"), x.name("normals")
     x.line(f"{t} = {x.inputs['transform']}.to({points}.device)",
@@ -184,7 +192,7 @@ def TransformPoints(ctx, points, transform):
     inputs=[Input("log_rot", "Tensor", "(N, 3) axis * angle vectors (radians); overrides `value`", optional=True)],
     params=[Vec3("value", (0.0, 0.0, 0.0), "axis * angle in radians, when no input is connected")],
     outputs=[Output("R", "Tensor", "(N, 3, 3) rotation matrices")],
-    export=lambda x: (x.imports('from pytorch3d.transforms import so3_exp_map'), f"so3_exp_map({x.inputs['log_rot'] if x.inputs['log_rot'] is not None else 'torch.tensor([' + x.params['value'] + '], dtype=torch.float32, device=device)'})")[1],
+    export=lambda x: _exp_map_export(x),
 )
 def So3ExpMap(ctx, log_rot, value):
     """The exponential map of SO(3): axis-angle vectors -> rotation matrices (``so3_exp_map``)."""

@@ -24,7 +24,7 @@ from PIL import Image
 
 import nodegraph
 from nodegraph.errors import GraphError
-from nodegraph.export import ExportError, export
+from nodegraph.export import ExportError
 from nodegraph.registry import default_registry
 
 ROOT = Path(__file__).resolve().parent.parent
