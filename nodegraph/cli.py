@@ -1,4 +1,4 @@
-"""The command line: ``python -m nodegraph run|runs|sweep|validate|nodes|fmt|serve``.
+"""The command line: ``python -m nodegraph run|runs|sweep|export|validate|nodes|fmt|serve``.
 
 Bad graphs exit with code 2 and one line per problem (``node.field: message``); a node that fails while
 running exits with 1 and names the node; no Python traceback unless ``--debug``.
@@ -315,6 +315,27 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     return EXIT_FAILED if (args.check and changed) else EXIT_OK
 
 
+# ------------------------------------------------------------------------------------------ export
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write the graph as a standalone PyTorch3D script (stdout, or ``-o``); a refusal names the node."""
+    from nodegraph.errors import GraphError
+    from nodegraph.session import load
+
+    try:
+        script = load(args.graph).export(overrides=dict(args.set or []))
+    except GraphError as exc:
+        _print_problems(exc.problems, f"{args.graph}: ")
+        return EXIT_BAD_GRAPH
+    if args.output:
+        Path(args.output).write_text(script)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(script)
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------------------------------- serve
 
 
@@ -365,6 +386,13 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--max-concurrent", type=int, default=None, metavar="K")
     sweep.add_argument("--device", default=None, help="cpu, cuda or auto (each trial's device)")
     sweep.set_defaults(func=cmd_sweep)
+
+    export = sub.add_parser("export", help="write a graph as a standalone PyTorch3D script")
+    export.add_argument("graph")
+    export.add_argument("-o", "--output", default=None, help="the script file (default: print it)")
+    export.add_argument("--set", action="append", type=parse_override, metavar="NODE.PARAM=VALUE",
+                        help="change a param first (repeatable): the script's default becomes VALUE (JSON)")
+    export.set_defaults(func=cmd_export)
 
     validate = sub.add_parser("validate", help="check graph files (or every *.json in folders)")
     validate.add_argument("paths", nargs="+")

@@ -107,6 +107,13 @@ class Session:
             return recorder.record(lambda: self.executor.run(self.graph, device=device, targets=targets,
                                                              out_dir=out_dir))
 
+    def export(self, overrides: dict[str, Any] | None = None) -> str:
+        """The graph as one standalone PyTorch3D script (see :mod:`nodegraph.export`); ``overrides``
+        (``{"node.param": value}``) become the script's defaults without changing this session's graph."""
+        from nodegraph.export import export
+
+        return export(self.graph, self.registry, overrides)
+
     def cancel(self) -> None:
         """Stop a run in progress (from another thread) at the next node or iteration boundary."""
         self.executor.cancel()

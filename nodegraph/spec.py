@@ -311,6 +311,9 @@ class NodeSpec:
     trainer: Trainer | None = None  # runs its upstream sub-graph in a loop (Optimize); see nodegraph.training
     aliases: tuple = ()
     checks: CrossCheck | None = None  # cross-param checks: params -> [(field, message)]
+    # How ``nodegraph.export`` writes the node as plain PyTorch3D code: a template string or a function of an
+    # ExportContext (see docs/export.md). None: export refuses graphs that use the node.
+    export: str | Callable | None = None
 
     def input(self, name: str) -> Input | None:
         return next((p for p in self.inputs if p.name == name), None)
@@ -357,7 +360,8 @@ class NodeSpec:
 def node(*, category: str, inputs: Sequence[Input] = (), params: Sequence[Param] = (),
          outputs: Sequence[Output] = (), name: str | None = None, stochastic: bool = False,
          learnable: bool = False, preview: bool = False, trainer: Trainer | None = None,
-         aliases: Sequence[str] = (), checks: CrossCheck | None = None) -> Callable[[Callable], Callable]:
+         aliases: Sequence[str] = (), checks: CrossCheck | None = None,
+         export: str | Callable | None = None) -> Callable[[Callable], Callable]:
     """Declare a node type; see the module docstring.
 
     The declaration is checked now and attached to the function as ``fn.spec``; nothing is registered
@@ -368,7 +372,8 @@ def node(*, category: str, inputs: Sequence[Input] = (), params: Sequence[Param]
         spec = NodeSpec(
             name=name or fn.__name__, category=category, fn=fn, doc=inspect.cleandoc(fn.__doc__ or ""),
             inputs=list(inputs), params=list(params), outputs=list(outputs), stochastic=stochastic,
-            learnable=learnable, preview=preview, trainer=trainer, aliases=tuple(aliases), checks=checks)
+            learnable=learnable, preview=preview, trainer=trainer, aliases=tuple(aliases), checks=checks,
+            export=export)
         _check_declaration(spec)
         fn.spec = spec
         return fn

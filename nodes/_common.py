@@ -59,13 +59,20 @@ def unit_fit(ctx, field: str, parts: list[torch.Tensor], fit: str, degenerate: s
     points by to put them in the unit sphere (``fit="sphere"``: the largest distance from the centre) or cube
     (``"cube"``: the largest coordinate). A zero scale fails ``field`` with the message ``degenerate``.
     NormalizeMesh and NormalizePointcloud both normalise with it."""
+    centers, scales = fit_scales(parts, fit)
+    if (scales <= 0).any():
+        ctx.fail(field, degenerate)
+    return centers, scales
+
+
+def fit_scales(parts: list[torch.Tensor], fit: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``unit_fit`` without its check: each part's mean point and its largest distance (sphere) or coordinate
+    (cube) from it. Exported scripts call this."""
     centers = torch.stack([p.mean(0) for p in parts])
     if fit == "sphere":
         scales = torch.stack([(p - c).norm(dim=1).max() for p, c in zip(parts, centers)])
     else:
         scales = torch.stack([(p - c).abs().max() for p, c in zip(parts, centers)])
-    if (scales <= 0).any():
-        ctx.fail(field, degenerate)
     return centers, scales
 
 

@@ -98,6 +98,11 @@ class VolumeField(torch.nn.Module):
         return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
 
 
+def shared_volumes(volumes: _Volumes, n: int) -> _Volumes:
+    """``match_batch`` without its check: the volumes, or the single one seen ``n`` times."""
+    return volumes if len(volumes) == n else expand_volumes(volumes, n)
+
+
 def match_batch(ctx, field: str, volumes: _Volumes, n: int) -> _Volumes:
     """Volumes for a batch of ``n`` rays/cameras: equal batches pass, a single volume is shared."""
     if len(volumes) == n:

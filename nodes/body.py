@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from pytorch3d.renderer import TexturesVertex
 
@@ -33,6 +34,92 @@ def _file(ctx, field: str, value: str) -> Path:
     return path
 
 
+# ------------------------------------------------------------------------------------------ export forms
+
+
+def npz_body_model(path: Path, device) -> _smpl.BodyModel:
+    """``load_body_model`` for a plain .npz (nothing pickled), without the file checks LoadBodyModel made:
+    the same tensors (scripts call it)."""
+    with np.load(path, allow_pickle=False) as npz:
+        a = {k: np.asarray(npz[k]) for k in _smpl.REQUIRED}
+    V = a["v_template"].shape[0]
+    parents = a["kintree_table"][0].astype(np.int64)
+    parents[0] = -1
+
+    def t(x: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32, device=device)
+
+    return _smpl.BodyModel(
+        v_template=t(a["v_template"]), shapedirs=t(a["shapedirs"]), posedirs=t(a["posedirs"].reshape(V * 3, -1).T),
+        J_regressor=t(a["J_regressor"]), parents=torch.as_tensor(parents, device=device), weights=t(a["weights"]),
+        faces=torch.as_tensor(a["f"].astype(np.int64), device=device), source=path.name)
+
+
+def _load_model_export(x) -> str:
+    if Path(x.fixed("file")).suffix.lower() != ".npz" or x.values["allow_pickle"]:
+        x.fail("only .npz body models (nothing pickled) are exported", "file")
+    x.skip("allow_pickle")
+    model = x.out()
+    x.line(f"{model} = {x.helper(npz_body_model)}(Path({x.path('file')}), device)",
+           f"if {x.params['gender']} != 'any':",
+           f"    {model}.gender = {x.params['gender']}")
+    x.imports("from pathlib import Path")
+    return model
+
+
+def _forward_export(x) -> dict:
+    x.imports("from pytorch3d.renderer import TexturesVertex")
+    verts, joints = x.name("verts"), x.name("joints")
+    model = x.inputs["model"]
+    x.line(f"{verts}, {joints} = {x.helper(_smpl.smpl_forward)}({model}, {x.inputs['params']})")
+    tex = f"TexturesVertex(torch.tensor({x.params['color']}, device={verts}.device).expand(*{verts}.shape[:2], 3))"
+    return {"mesh": f"{x.helper(_smpl.body_meshes)}({model}, {verts}, {tex})", "joints": f"{joints}[:, :24]"}
+
+
+def _call(fn, *names: str):
+    """An export form that calls ``fn`` (copied) on the named inputs and params, in order."""
+    def form(x) -> str:
+        args = [str(x.inputs[n]) if n in x.inputs else x.params[n] for n in names]
+        return f"{x.helper(fn)}({', '.join(args)})"
+    return form
+
+
+def _call_term(fn, *names: str):
+    def form(x):
+        args = [str(x.inputs[n]) if n in x.inputs else x.params[n] for n in names]
+        return x.term(f"{x.helper(fn)}({', '.join(args)})", x.params["weight"])
+    return form
+
+
+def _joint_error_export(x) -> dict:
+    err = x.name("errors")
+    x.line(f"{err} = {x.helper(joint_error)}({x.inputs['joints']}, {x.inputs['reference']}, {x.inputs['mesh']})")
+    return {"error": f"{err}['error']", "relative": f"{err}['relative']"}
+
+
+def _load_keypoints_export(x) -> str:
+    x.imports("from pathlib import Path")
+    p, xy, conf, size = x.params, x.name("xy"), x.name("conf"), x.name("size")
+    x.line(f"{xy}, {conf}, {size} = {x.helper(_smpl.read_keypoints)}(Path({x.path('file')}), {p['person']})")
+    f = "torch.as_tensor({}, dtype=torch.float32, device=device)"
+    return (f"{x.helper(Keypoints)}(xy={f.format(xy)}, conf={f.format(conf)}, image_size={size} or "
+            f"({p['image_size']}, {p['image_width']} or {p['image_size']}))")
+
+
+def _save_keypoints_export(x) -> None:
+    """The JSON LoadKeypoints reads, written as the node writes it."""
+    x.imports("import json")
+    x.line(f"with open({x.output_path(x.params['filename'])}, 'w') as f:",
+           f"    f.write(json.dumps({x.helper(_smpl.keypoints_json)}({x.inputs['keypoints']})))")
+
+
+def _pose_prior_export(x):
+    if x.fixed("file") is not None:
+        x.fail("a pose GMM file is not exported yet; clear `file` for the quadratic prior", "file")
+    x.skip("allow_pickle")
+    return x.term(f"{x.inputs['params']}.body_pose.pow(2).sum(dim=1).mean()", x.params["weight"])
+
+
 # ------------------------------------------------------------------------------------------ model
 
 
@@ -48,6 +135,7 @@ def _file(ctx, field: str, value: str) -> Path:
                                     "for a file you trust)"),
     ],
     outputs=[Output("model", "BodyModel", "the model's arrays on the run's device")],
+    export=lambda x: _load_model_export(x),
 )
 def LoadBodyModel(ctx, file, gender, allow_pickle):
     """Load an SMPL-layout body model from a file you name.
@@ -155,8 +243,34 @@ def _initial(ctx, model, batch, num_betas, betas, body_pose, pose_by_joint, glob
             "transl": lambda: torch.tensor([transl], device=dev).repeat(batch, 1)}
 
 
+def initial_params(batch, num_betas, betas, body_pose, pose_by_joint, global_orient, transl, device) -> dict:
+    """The four parameter tensors from the node's params (what ``_initial``'s factories make; scripts call it)."""
+    b = torch.zeros(batch, num_betas, device=device)
+    b[:, :len(betas)] = torch.tensor(betas, device=device)
+    pose = torch.tensor(body_pose, device=device) if body_pose else torch.zeros(POSE_SIZE, device=device)
+    pose = pose.reshape(_smpl.NUM_BODY_JOINTS, 3)
+    for joint, values in _parse_pose_by_joint(pose_by_joint).items():
+        pose[joint - 1] = torch.tensor(values, device=device)
+    return {"betas": b, "body_pose": pose.reshape(1, POSE_SIZE).repeat(batch, 1),
+            "global_orient": torch.tensor([global_orient], device=device).repeat(batch, 1),
+            "transl": torch.tensor([transl], device=device).repeat(batch, 1)}
+
+
+_INIT_ARGS = ("batch", "num_betas", "betas", "body_pose", "pose_by_joint", "global_orient", "transl")
+
+
+def _initial_call(x) -> str:
+    return f"{x.helper(initial_params)}({', '.join(x.params[n] for n in _INIT_ARGS)}, device)"
+
+
+def _params_export(x) -> str:
+    tensors = {name: x.param(name, f"{_initial_call(x)}[{name!r}]")
+               for name in ("betas", "body_pose", "global_orient", "transl")}
+    return f"{x.helper(BodyParams)}({', '.join(f'{k}={v}' for k, v in tensors.items())})"
+
+
 @node(category="body", learnable=True, inputs=[_MODEL_INPUT], params=_PARAM_SPECS, outputs=[_PARAMS_OUTPUT],
-      checks=_params_checks)
+      checks=_params_checks, export=_params_export)
 def SMPLParams(ctx, model, batch, num_betas, betas, body_pose, pose_by_joint, global_orient, transl):
     """Learnable SMPL parameters: shape (betas), body pose, global orientation and translation.
 
@@ -170,7 +284,7 @@ def SMPLParams(ctx, model, batch, num_betas, betas, body_pose, pose_by_joint, gl
 
 
 @node(category="body", inputs=[_MODEL_INPUT], params=_PARAM_SPECS, outputs=[_PARAMS_OUTPUT],
-      checks=_params_checks)
+      checks=_params_checks, export=lambda x: f"{x.helper(BodyParams)}(**{_initial_call(x)})")
 def SMPLParamsFixed(ctx, model, batch, num_betas, betas, body_pose, pose_by_joint, global_orient, transl):
     """Fixed SMPL parameters (shape, body pose, global orientation, translation) that no training changes:
     a chosen pose to render, or the known truth a fit is compared with. Same params as SMPLParams; being
@@ -205,6 +319,7 @@ def _check_params(ctx, model, params: BodyParams) -> None:
     params=[Color("color", (0.85, 0.66, 0.55), "vertex colour of the mesh (for the shaders)")],
     outputs=[Output("mesh", "Meshes", "the posed bodies, one mesh per batch item"),
              Output("joints", "Tensor", "the 24 SMPL joints (B, 24, 3)")],
+    export=lambda x: _forward_export(x),
 )
 def SMPLForward(ctx, model, params, color):
     """Pose and shape the body: SMPL's shape blend shapes, pose correctives from the 23 joint rotations,
@@ -231,6 +346,7 @@ def _image_size(image_size: int, image_width: int | None) -> tuple[int, int]:
                 max=8192),
             Int("image_width", None, "image width in pixels when not square", min=1, max=8192, optional=True)],
     outputs=[Output("keypoints", "Keypoints", "pixel coordinates (x right, y down), confidence 1")],
+    export=lambda x: _call(project_joints, 'cameras', 'joints', 'image_size', 'image_width')(x),
 )
 def ProjectJoints(ctx, cameras, joints, image_size, image_width):
     """Project 3D joints through any PyTorch3D camera into pixel coordinates of an image of the given size
@@ -240,9 +356,15 @@ def ProjectJoints(ctx, cameras, joints, image_size, image_width):
     n_cam, n_body = len(cameras), joints.shape[0]
     if n_cam != n_body and 1 not in (n_cam, n_body):
         ctx.fail("cameras", f"{n_cam} cameras for {n_body} bodies; use one camera, one body, or as many of each")
+    return project_joints(cameras, joints, image_size, image_width)
+
+
+def project_joints(cameras, joints: torch.Tensor, image_size: int, image_width: int | None) -> Keypoints:
+    """ProjectJoints without its checks: pixel coordinates and confidences (in front of the camera)."""
+    n_cam, n_body = len(cameras), joints.shape[0]
     if n_body == 1 and n_cam > 1:
         joints = joints.expand(n_cam, -1, -1)
-    hw = _image_size(image_size, image_width)
+    hw = (image_size, image_width or image_size)
     screen = cameras.transform_points_screen(joints, image_size=(hw,) * n_cam)
     xy = screen[..., :2]
     depth = cameras.get_world_to_view_transform().transform_points(joints)[..., 2]
@@ -259,6 +381,7 @@ def ProjectJoints(ctx, cameras, joints, image_size, image_width):
                 optional=True),
             Int("person", 0, "which person of an OpenPose file", min=0)],
     outputs=[Output("keypoints", "Keypoints", "24 SMPL joints in pixels with confidences")],
+    export=lambda x: _load_keypoints_export(x),
 )
 def LoadKeypoints(ctx, file, image_size, image_width, person):
     """2D keypoints from a file: 24 rows in SMPL joint order, or OpenPose BODY_25 (mapped onto the SMPL joints
@@ -280,6 +403,7 @@ def LoadKeypoints(ctx, file, image_size, image_width, person):
     inputs=[Input("keypoints", "Keypoints")],
     params=[File("filename", "keypoints.json", "JSON file in the run's output folder", extensions=(".json",),
                  must_exist=False)],
+    export=lambda x: _save_keypoints_export(x),
 )
 def SaveKeypoints(ctx, keypoints, filename):
     """Write keypoints as JSON (the format LoadKeypoints reads: x, y, confidence per joint, image size)."""
@@ -300,6 +424,7 @@ def SaveKeypoints(ctx, keypoints, filename):
             Float("thickness", 3.0, "line width in pixels", min=0.5, max=50.0),
             Color("background", (0.0, 0.0, 0.0), "background when no image is connected")],
     outputs=[Output("image", "Images", "(B, H, W, 3)")],
+    export=lambda x: f"{x.helper(draw_skeletons)}({x.helper(skeleton_base)}({x.inputs['keypoints']}, {x.inputs['image']}, {x.params['background']}), {x.inputs['keypoints']}, {x.inputs['reference']}, {x.params['color']}, {x.params['reference_color']}, {x.params['thickness']})",
 )
 def DrawSkeleton(ctx, keypoints, image, reference, color, reference_color, thickness, background):
     """Draw 2D keypoints as a skeleton (bones along SMPL's kinematic tree) over an image, for checking a fit
@@ -317,12 +442,29 @@ def DrawSkeleton(ctx, keypoints, image, reference, color, reference_color, thick
     batches = {base.shape[0], keypoints.xy.shape[0]} | ({reference.xy.shape[0]} if reference else set())
     if len(batches - {1}) > 1:
         ctx.fail("keypoints", f"batch sizes disagree: {sorted(batches)}")
+    out = draw_skeletons(base, keypoints, reference, color, reference_color, thickness)
+    ctx.preview_image(out)
+    return out
+
+
+def skeleton_base(keypoints: Keypoints, image, background) -> torch.Tensor:
+    """What DrawSkeleton draws on: the image as RGB, or a plain background of the keypoints' image size."""
+    dev = keypoints.xy.device
+    if image is None:
+        h, w = keypoints.image_size
+        return torch.tensor(background, device=dev).expand(1, h, w, 3)
+    return image[..., :3].detach().to(dev) if image.shape[-1] != 1 else image.detach().to(dev).expand(-1, -1, -1, 3)
+
+
+def draw_skeletons(base: torch.Tensor, keypoints: Keypoints, reference, color, reference_color,
+                   thickness: float) -> torch.Tensor:
+    """The reference skeleton (wider), then the keypoints' skeleton, over ``base`` (DrawSkeleton, unchecked)."""
+    dev = keypoints.xy.device
     with torch.no_grad():
         out = base
         if reference is not None:
             out = _smpl.draw_skeleton(out, reference, torch.tensor(reference_color, device=dev), thickness * 2)
         out = _smpl.draw_skeleton(out, keypoints, torch.tensor(color, device=dev), thickness)
-    ctx.preview_image(out)
     return out
 
 
@@ -337,12 +479,18 @@ def DrawSkeleton(ctx, keypoints, image, reference, color, reference_color, thick
                   optional=True)],
     outputs=[Output("error", "Scalar", "mean per-joint position error, model units (metres for SMPL)"),
              Output("relative", "Scalar", "that error as a fraction of the body height")],
+    export=lambda x: _joint_error_export(x),
 )
 def JointError(ctx, joints, reference, mesh):
     """Mean per-joint position error (MPJPE) between estimated and true 3D joints, also relative to the body
     height (vertical extent of the reference mesh)."""
     if joints.shape[-1] != 3 or joints.shape[-2:] != reference.shape[-2:]:
         ctx.fail("reference", f"shape {list(reference.shape)} does not match joints {list(joints.shape)}")
+    return joint_error(joints, reference, mesh)
+
+
+def joint_error(joints: torch.Tensor, reference: torch.Tensor, mesh) -> dict:
+    """MPJPE and MPJPE / height (JointError, unchecked)."""
     with torch.no_grad():
         error = float((joints - reference).norm(dim=-1).mean())
         pts = mesh.verts_padded() if mesh is not None else reference
@@ -362,6 +510,7 @@ def JointError(ctx, joints, reference, mesh):
                    choices=("all", "torso")),
             Float("weight", 1.0, "weight of this term", min=0.0)],
     outputs=[Output("loss", "Loss")],
+    export=lambda x: _call_term(smplify_joint_term, 'keypoints', 'target', 'sigma', 'joints')(x),
 )
 def SMPLifyJointLoss(ctx, keypoints, target, sigma, joints, weight):
     """SMPLify's data term: confidence-weighted robust (Geman-McClure) distance between projected model joints
@@ -371,6 +520,12 @@ def SMPLifyJointLoss(ctx, keypoints, target, sigma, joints, weight):
         ctx.fail("target", f"{tgt.shape[1]} target joints for {pred.shape[1]} model joints")
     if pred.shape[0] != tgt.shape[0] and 1 not in (pred.shape[0], tgt.shape[0]):
         ctx.fail("target", f"batch {tgt.shape[0]} does not match {pred.shape[0]}")
+    return LossValue.term(ctx.node_id, smplify_joint_term(keypoints, target, sigma, joints), weight)
+
+
+def smplify_joint_term(keypoints: Keypoints, target: Keypoints, sigma: float, joints: str) -> torch.Tensor:
+    """SMPLify's robust data term, unweighted (SMPLifyJointLoss, unchecked)."""
+    pred, tgt = keypoints.xy, target.xy.to(keypoints.xy.device)
     if tuple(target.image_size) != tuple(keypoints.image_size):
         scale = torch.tensor([keypoints.image_size[1] / target.image_size[1],
                               keypoints.image_size[0] / target.image_size[0]], device=pred.device)
@@ -382,8 +537,7 @@ def SMPLifyJointLoss(ctx, keypoints, target, sigma, joints, weight):
         conf = conf * mask
     sq = (pred - tgt) ** 2
     robust = sigma ** 2 * sq / (sigma ** 2 + sq)
-    value = (conf[..., None] * robust).sum(dim=(1, 2)).mean()
-    return LossValue.term(ctx.node_id, value, weight)
+    return (conf[..., None] * robust).sum(dim=(1, 2)).mean()
 
 
 _GMM_CACHE: dict = {}
@@ -398,6 +552,7 @@ _GMM_CACHE: dict = {}
             Bool("allow_pickle", False, "allow reading a .pkl GMM (pickle can run code: only files you trust)"),
             Float("weight", 1.0, "weight of this term", min=0.0)],
     outputs=[Output("loss", "Loss")],
+    export=lambda x: _pose_prior_export(x),
 )
 def SMPLifyPosePrior(ctx, params, file, allow_pickle, weight):
     """SMPLify's pose prior on the 69 body-pose numbers: the negative log-likelihood under a Gaussian mixture
@@ -422,6 +577,7 @@ def SMPLifyPosePrior(ctx, params, file, allow_pickle, weight):
     inputs=[Input("params", "BodyParams")],
     params=[Float("weight", 1.0, "weight of this term", min=0.0)],
     outputs=[Output("loss", "Loss")],
+    export=lambda x: x.term(f"{x.helper(_smpl.angle_prior)}({x.inputs['params']}.body_pose).mean()", x.params['weight']),
 )
 def SMPLifyAnglePrior(ctx, params, weight):
     """SMPLify's angle prior: exp(angle)^2 on the bend of elbows and knees, so they bend the natural way
@@ -434,6 +590,7 @@ def SMPLifyAnglePrior(ctx, params, weight):
     inputs=[Input("params", "BodyParams")],
     params=[Float("weight", 1.0, "weight of this term", min=0.0)],
     outputs=[Output("loss", "Loss")],
+    export=lambda x: x.term(f"{x.inputs['params']}.betas.pow(2).sum(dim=1).mean()", x.params['weight']),
 )
 def SMPLifyShapePrior(ctx, params, weight):
     """SMPLify's shape prior ||betas||^2: keeps the body shape near the mean shape. Averaged over the batch."""

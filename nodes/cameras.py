@@ -47,8 +47,27 @@ def _degenerate_view(ctx, R: torch.Tensor, T: torch.Tensor, dists: torch.Tensor,
                    "choose an up direction across the view")
 
 
+def _look_at_export(x) -> dict:
+    """``look_at_view_transform`` as the tutorials call it; a batch of views gets its linspace ranges."""
+    x.imports("from pytorch3d.renderer import look_at_view_transform")
+    p = x.params
+    R, T = x.out("R"), x.out("T")
+    if x.fixed("views") == 1 and all(x.fixed(f"{n}_end") is None for n in _RANGE):
+        angles = ", ".join(f"{n}={p[n]}" for n in _RANGE)
+    else:
+        def values(n: str) -> str:
+            if x.fixed(f"{n}_end") is None:
+                return f"torch.full(({p['views']},), {p[n]}, device=device)"
+            return f"torch.linspace({p[n]}, {p[n + '_end']}, {p['views']}, device=device)"
+        angles = ", ".join(f"{n}={values(n)}" for n in _RANGE)
+    x.line(f"{R}, {T} = look_at_view_transform({angles}, degrees={p['degrees']}, at=(tuple({p['at']}),), "
+           f"up=(tuple({p['up']}),), device=device)")
+    return {"R": R, "T": T}
+
+
 @node(
     category="cameras",
+    export=_look_at_export,
     params=[
         Float("dist", 2.7, "distance from the `at` point", min=0.0),
         Float("elev", 0.0, "elevation angle", unit="deg"),
@@ -89,6 +108,11 @@ def LookAtViewTransform(ctx, dist, elev, azim, dist_end, elev_end, azim_end, vie
 
 @node(
     category="cameras",
+    export="""
+        from pytorch3d.renderer import look_at_view_transform
+        {var}_azim = {azim_start} + torch.arange({views}, dtype=torch.float32, device=device) * (360.0 / {views})
+        {out_R}, {out_T} = look_at_view_transform(dist={dist}, elev={elev}, azim={var}_azim, device=device)
+    """,
     params=[
         Int("views", 8, "number of views, evenly spaced over a full turn", min=1, max=4096),
         Float("dist", 2.7, "distance from the origin", min=0.0),
@@ -124,6 +148,15 @@ def _rt(ctx, R, T):
     return out
 
 
+def _camera_export(cls: str, fields: str):
+    """The export form of a FoV camera: ``cls(R=..., T=..., <fields>, device=device)``; R/T only when wired."""
+    def form(x) -> str:
+        x.imports(f"from pytorch3d.renderer import {cls}")
+        rt = "".join(f"{k}={x.inputs[k]}, " for k in ("R", "T") if x.inputs[k] is not None)
+        return f"{cls}({rt}{fields.format(**x.params)}, device=device)"
+    return form
+
+
 def _near_far_checks(p: dict) -> list[tuple[str, str]]:
     return [("zfar", f"must be greater than znear ({p['znear']})")] if p["zfar"] <= p["znear"] else []
 
@@ -140,6 +173,8 @@ def _near_far_checks(p: dict) -> list[tuple[str, str]]:
     ],
     outputs=[Output("cameras", "Cameras")],
     checks=_near_far_checks,
+    export=_camera_export("FoVPerspectiveCameras", "fov={fov}, znear={znear}, zfar={zfar}, "
+                                                   "aspect_ratio={aspect_ratio}"),
 )
 def FoVPerspectiveCameras(ctx, R, T, fov, znear, zfar, aspect_ratio):
     """A batch of OpenGL-style perspective cameras given by their vertical field of view."""
@@ -163,6 +198,8 @@ def FoVPerspectiveCameras(ctx, R, T, fov, znear, zfar, aspect_ratio):
     ],
     outputs=[Output("cameras", "Cameras")],
     checks=_near_far_checks,
+    export=_camera_export("FoVOrthographicCameras", "znear={znear}, zfar={zfar}, min_x={min_x}, max_x={max_x}, "
+                                                    "min_y={min_y}, max_y={max_y}, scale_xyz=(tuple({scale_xyz}),)"),
 )
 def FoVOrthographicCameras(ctx, R, T, znear, zfar, min_x, max_x, min_y, max_y, scale_xyz):
     """A batch of OpenGL-style orthographic cameras: parallel projection of a box-shaped view volume."""
@@ -172,9 +209,23 @@ def FoVOrthographicCameras(ctx, R, T, znear, zfar, min_x, max_x, min_y, max_y, s
                scale_xyz=(tuple(scale_xyz),), device=ctx.device, **_rt(ctx, R, T))
 
 
+def _random_views_export(x) -> dict:
+    """``randperm(n)[:count]`` on the CPU, as ``draw_views`` does, then the matching cameras and images."""
+    index = x.out("index")
+    cams = x.inputs["cameras"]
+    x.line(f"{x.var}_pick = torch.randperm(len({cams}), device='cpu')[:{x.params['count']}]",
+           f"{x.out('cameras')} = {cams}[{x.var}_pick.to({cams}.device)]")
+    for port in ("images", "images2"):
+        value = x.inputs[port]
+        x.line(f"{x.out(port)} = " + ("None" if value is None else f"{value}[{x.var}_pick.to({value}.device)]"))
+    x.line(f"{index} = {x.var}_pick.to(device)")
+    return {"cameras": x.out("cameras"), "images": x.out("images"), "images2": x.out("images2"), "index": index}
+
+
 @node(
     category="cameras",
     stochastic=True,
+    export=_random_views_export,
     inputs=[
         Input("cameras", "Cameras", "all the target cameras (a batch of N)"),
         Input("images", "Images", "target images, one per camera (N, H, W, C)", optional=True),

@@ -15,7 +15,7 @@ from pytorch3d.transforms import so3_exp_map
 from nodegraph.memory import ensure_fits
 from nodegraph.spec import Bool, Choice, Float, Input, Int, Output, Vec3, node
 
-from ._common import draw_views, unit_fit
+from ._common import draw_views, fit_scales, unit_fit
 
 MAX_VIEWS = 4096
 
@@ -55,6 +55,7 @@ def view_cameras(num_views: int, azimuth_range: float, azimuth_offset: float, el
         Output("silhouettes", "Images", "(num_views, S, S, 1) binary silhouettes"),
         Output("cameras", "Cameras", "the num_views FoVPerspectiveCameras"),
     ],
+    export=lambda x: _target_views_export(x),
 )
 def TargetViews(ctx, mesh, num_views, image_size, azimuth_range, azimuth_offset, elevation, dist, fov, normalize,
                 light_location, silhouette):
@@ -69,19 +70,29 @@ def TargetViews(ctx, mesh, num_views, image_size, azimuth_range, azimuth_offset,
     needed = num_views * image_size ** 2 * (50 if silhouette == "soft" else 1) * 4 * 8  # fragments per pixel
     ensure_fits(ctx, "num_views", needed, f"{num_views} views of {image_size}x{image_size} px",
                 "render fewer or smaller views")
-    first = mesh[0].to(ctx.device)
+    if normalize:
+        unit_fit(ctx, "mesh", mesh[0].verts_list(), "cube", "has all its vertices at one point; it cannot be "
+                                                           "normalized")
+    return target_views(mesh, num_views, image_size, azimuth_range, azimuth_offset, elevation, dist, fov,
+                        normalize, light_location, silhouette, ctx.device)
+
+
+def target_views(mesh, num_views: int, image_size: int, azimuth_range: float, azimuth_offset: float,
+                 elevation: float, dist: float, fov: float, normalize: bool, light_location, silhouette: str,
+                 device) -> dict:
+    """TargetViews without its checks: images, silhouettes and cameras of the first mesh (scripts call it)."""
+    first = mesh[0].to(device)
     if normalize:  # into the unit cube, as the tutorials do (scaled by a Python float, as they do)
-        (center,), (scale,) = unit_fit(ctx, "mesh", first.verts_list(), "cube",
-                                       "has all its vertices at one point; it cannot be normalized")
+        (center,), (scale,) = fit_scales(first.verts_list(), "cube")
         first = first.offset_verts(-center.expand(first.num_verts_per_mesh()[0], 3)).scale_verts(1.0 / float(scale))
     meshes = first.extend(num_views)
-    cameras = view_cameras(num_views, azimuth_range, azimuth_offset, elevation, dist, fov, ctx.device)
-    lights = PointLights(location=[light_location], device=ctx.device)
+    cameras = view_cameras(num_views, azimuth_range, azimuth_offset, elevation, dist, fov, device)
+    lights = PointLights(location=[light_location], device=device)
     with torch.no_grad():
         raster = RasterizationSettings(image_size=image_size, blur_radius=0.0, faces_per_pixel=1)
         blend = BlendParams(sigma=1e-4, gamma=1e-4, background_color=(0.0, 0.0, 0.0))
         rasterizer = MeshRasterizer(cameras=cameras, raster_settings=raster)
-        shader = SoftPhongShader(device=ctx.device, cameras=cameras, lights=lights, blend_params=blend)
+        shader = SoftPhongShader(device=device, cameras=cameras, lights=lights, blend_params=blend)
         fragments = rasterizer(meshes)
         shaded = shader(fragments, meshes, cameras=cameras, lights=lights)
         if silhouette == "soft":
@@ -93,6 +104,36 @@ def TargetViews(ctx, mesh, num_views, image_size, azimuth_range, azimuth_offset,
         else:
             sil = fragments.pix_to_face[..., :1] >= 0
     return {"images": shaded[..., :3].contiguous(), "silhouettes": sil.float(), "cameras": cameras}
+
+
+def _target_views_export(x) -> dict:
+    views, p = x.name("views"), x.params
+    names = ("num_views", "image_size", "azimuth_range", "azimuth_offset", "elevation", "dist", "fov", "normalize",
+             "light_location", "silhouette")
+    x.line(f"{views} = {x.helper(target_views)}({x.inputs['mesh']}, {', '.join(p[n] for n in names)}, device)")
+    return {k: f"{views}[{k!r}]" for k in ("images", "silhouettes", "cameras")}
+
+
+def _camera_batch_export(x) -> dict:
+    """``randperm(n)[:batch_size]`` on the CPU (``draw_views``), then the picked cameras, images, silhouettes."""
+    cams, pick = x.inputs["cameras"], x.name("pick")
+    x.line(f"{pick} = torch.randperm(len({cams}), device='cpu')[:{x.params['batch_size']}]",
+           f"{x.out('cameras')} = {cams}[{pick}.to({cams}.device)]")
+    for port in ("images", "silhouettes"):
+        value = x.inputs[port]
+        x.line(f"{x.out(port)} = " + ("None" if value is None else f"{value}[{pick}.to({value}.device)]"))
+    x.line(f"{x.out('indices')} = {pick}.to(device)")
+    return None
+
+
+def sample_at_rays(images: torch.Tensor, ray_bundle) -> torch.Tensor:
+    """Images read bilinearly at the rays' ``xys`` (the NeRF tutorial's ``sample_images_at_mc_locs``)."""
+    xys = ray_bundle.xys
+    b, c = images.shape[0], images.shape[-1]
+    spatial = xys.shape[1:-1]
+    sampled = F.grid_sample(images.permute(0, 3, 1, 2), -xys.reshape(b, -1, 1, 2), align_corners=True)
+    out = sampled.permute(0, 2, 3, 1).reshape(b, *spatial, c)
+    return out[:, :, None] if len(spatial) == 1 else out
 
 
 # ------------------------------------------------------------------------------------------ minibatches
@@ -109,6 +150,7 @@ def TargetViews(ctx, mesh, num_views, image_size, azimuth_range, azimuth_offset,
              Output("images", "Images", "their images (None when not connected)"),
              Output("silhouettes", "Images", "their silhouettes (None when not connected)"),
              Output("indices", "Tensor", "(batch_size,) the picked view indices")],
+    export=lambda x: _camera_batch_export(x),
 )
 def RandomCameraBatch(ctx, cameras, images, silhouettes, batch_size):
     """Pick a random minibatch of views (``randperm(n)[:batch_size]``) with their images and silhouettes.
@@ -123,6 +165,7 @@ def RandomCameraBatch(ctx, cameras, images, silhouettes, batch_size):
     inputs=[Input("images", "Images", "(B, H, W, C) targets, one per camera"),
             Input("ray_bundle", "RayBundle", "rays cast from the same B cameras")],
     outputs=[Output("images", "Images", "(B, n, 1, C) for n Monte-Carlo rays; (B, H, W, C) for a ray grid")],
+    export=lambda x: f"{x.helper(sample_at_rays)}({x.inputs['images']}, {x.inputs['ray_bundle']})",
 )
 def SampleImagesAtRays(ctx, images, ray_bundle):
     """Read images at the rays' screen locations (``xys``), bilinearly: the target colour of each sampled ray.
@@ -133,11 +176,7 @@ def SampleImagesAtRays(ctx, images, ray_bundle):
     xys = ray_bundle.xys
     if images.shape[0] != xys.shape[0]:
         ctx.fail("images", f"has {images.shape[0]} images but the rays come from {xys.shape[0]} cameras")
-    b, c = images.shape[0], images.shape[-1]
-    spatial = xys.shape[1:-1]
-    sampled = F.grid_sample(images.permute(0, 3, 1, 2), -xys.reshape(b, -1, 1, 2), align_corners=True)
-    out = sampled.permute(0, 2, 3, 1).reshape(b, *spatial, c)
-    return out[:, :, None] if len(spatial) == 1 else out
+    return sample_at_rays(images, ray_bundle)
 
 
 # ------------------------------------------------------------------------------------------ turntable
@@ -153,6 +192,14 @@ def turntable_rotations(n_frames: int, elevation_deg: float, device) -> torch.Te
     return so3_exp_map(yaw) @ so3_exp_map(pitch)
 
 
+def _turntable_export(x) -> str:
+    x.imports("from pytorch3d.renderer import FoVPerspectiveCameras")
+    p = x.params
+    return (f"FoVPerspectiveCameras(R={x.helper(turntable_rotations)}({p['n_frames']}, {p['elevation']}, device), "
+            f"T=torch.tensor([[0.0, 0.0, {p['dist']}]], device=device).expand({p['n_frames']}, 3), fov={p['fov']}, "
+            "device=device)")
+
+
 @node(
     category="datasets",
     params=[
@@ -162,6 +209,7 @@ def turntable_rotations(n_frames: int, elevation_deg: float, device) -> torch.Te
         Float("fov", 60.0, "field of view", min=1.0, max=179.0, unit="deg"),
     ],
     outputs=[Output("cameras", "Cameras", "n_frames FoVPerspectiveCameras circling the origin")],
+    export=lambda x: _turntable_export(x),
 )
 def TurntableCameras(ctx, n_frames, dist, elevation, fov):
     """Cameras circling the object, looking at the origin: rotations from ``so3_exp_map`` of angles about the y

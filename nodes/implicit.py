@@ -70,6 +70,9 @@ class NeuralRadianceField(nn.Module):
     ],
     outputs=[Output("function", "ImplicitFunction", "the field; connect to ImplicitRenderer")],
     name="NeuralRadianceField",
+    export=lambda x: x.module("field", f"{x.helper(NeuralRadianceField)}({x.params['n_harmonic_functions']}, "
+                                       f"{x.params['n_hidden_neurons']}, {x.params['omega0']}, "
+                                       f"{x.params['density_bias']})"),
 )
 def neural_radiance_field(ctx, n_harmonic_functions, n_hidden_neurons, omega0, density_bias):
     """A neural radiance field, the MLP of PyTorch3D's "fit a simple NeRF" tutorial.
@@ -92,6 +95,11 @@ def neural_radiance_field(ctx, n_harmonic_functions, n_hidden_neurons, omega0, d
         Bool("append_input", True, "append x itself to the embedding"),
     ],
     outputs=[Output("embedding", "Tensor", "(..., D * (2 * n_harmonic_functions + append_input))")],
+    export="""
+        from pytorch3d.renderer import HarmonicEmbedding
+        {out} = HarmonicEmbedding({n_harmonic_functions}, omega_0={omega0}, logspace={logspace},
+            append_input={append_input}).to({x}.device)({x})
+    """,
 )
 def HarmonicEmbedding(ctx, x, n_harmonic_functions, omega0, logspace, append_input):
     """NeRF's positional encoding: ``sin`` and ``cos`` of each coordinate at rising frequencies
@@ -180,6 +188,16 @@ _CENTER = Vec3("center", (0.0, 0.0, 0.0), "world position of the centre")
 _FIELD_OUT = [Output("function", "ImplicitFunction", "connect to ImplicitRenderer")]
 
 
+def _field_export(shape, args: str):
+    """An analytic field in a script: ``SDFField`` over the shape's signed distance, both copied."""
+    def form(x) -> str:
+        p = x.params
+        sdf = f"{x.helper(shape)}({args.format(**p)}, device)"
+        return (f"{x.helper(SDFField)}({sdf}, {p['sharpness']}, {p['color']}, {p['coloring']}, "
+                f"{p['light_direction']}, device)")
+    return form
+
+
 def _light_checks(p: dict) -> list[tuple[str, str]]:
     if p["coloring"] == "shaded" and not any(p["light_direction"]):
         return [("light_direction", "must not be zero for shaded colouring")]
@@ -188,7 +206,7 @@ def _light_checks(p: dict) -> list[tuple[str, str]]:
 
 @node(category="implicit",
       params=[_CENTER, Float("radius", 0.8, "sphere radius", min=1e-6, unit="world units"), *_LOOK],
-      outputs=_FIELD_OUT, checks=_light_checks)
+      outputs=_FIELD_OUT, checks=_light_checks, export=_field_export(_sphere, "{center}, {radius}"))
 def SphereField(ctx, center, radius, sharpness, color, coloring, light_direction):
     """An analytic sphere: density from the signed distance ``|p - center| - radius``. Renders without training."""
     return SDFField(_sphere(center, radius, ctx.device), sharpness, color, coloring, light_direction, ctx.device)
@@ -196,7 +214,7 @@ def SphereField(ctx, center, radius, sharpness, color, coloring, light_direction
 
 @node(category="implicit",
       params=[_CENTER, Vec3("size", (1.0, 1.0, 1.0), "edge lengths", min=1e-6), *_LOOK],
-      outputs=_FIELD_OUT, checks=_light_checks)
+      outputs=_FIELD_OUT, checks=_light_checks, export=_field_export(_box, "{center}, {size}"))
 def BoxField(ctx, center, size, sharpness, color, coloring, light_direction):
     """An analytic axis-aligned box of the given edge lengths, from its exact signed distance."""
     return SDFField(_box(center, size, ctx.device), sharpness, color, coloring, light_direction, ctx.device)
@@ -212,7 +230,8 @@ def _torus_checks(p: dict) -> list[tuple[str, str]]:
 @node(category="implicit",
       params=[_CENTER, Float("major_radius", 0.7, "ring radius", min=1e-6, unit="world units"),
               Float("minor_radius", 0.25, "tube radius", min=1e-6, unit="world units"), *_LOOK],
-      outputs=_FIELD_OUT, checks=_torus_checks)
+      outputs=_FIELD_OUT, checks=_torus_checks,
+      export=_field_export(_torus, "{center}, {major_radius}, {minor_radius}"))
 def TorusField(ctx, center, major_radius, minor_radius, sharpness, color, coloring, light_direction):
     """An analytic torus around the y axis (ring of ``major_radius``, tube of ``minor_radius``)."""
     return SDFField(_torus(center, major_radius, minor_radius, ctx.device), sharpness, color, coloring,

@@ -133,8 +133,21 @@ def _load_glb(path: Path, device: torch.device):
     return mesh
 
 
+def _load_mesh_export(x) -> str:
+    """``load_objs_as_meshes`` for OBJ, ``IO().load_mesh`` for PLY (the loader the file's extension picks)."""
+    ext = Path(x.values["file"]).suffix.lower()
+    if ext == ".obj":
+        x.imports("from pytorch3d.io import load_objs_as_meshes")
+        return f"load_objs_as_meshes([{x.path('file')}], device=device)"
+    if ext == ".ply":
+        x.imports("from pytorch3d.io import IO")
+        return f"IO().load_mesh({x.path('file')}, device=device)"
+    x.fail(f"{ext} meshes load through trimesh, which export does not write yet", "file")
+
+
 @node(
     category="io",
+    export=_load_mesh_export,
     params=[File("file", "assets/cow_mesh/cow.obj", "mesh file: OBJ (+MTL, texture), PLY, GLB/GLTF, STL or OFF",
                  extensions=MESH_EXTENSIONS)],
     outputs=[Output("mesh", "Meshes", "a batch of one mesh, with its texture when the file has one")],
@@ -178,8 +191,25 @@ def LoadMesh(ctx, file):
     return mesh
 
 
+def _load_points_export(x) -> str:
+    """``IO().load_pointcloud`` for PLY; an NPZ's ``verts``/``rgb`` arrays as the node reads them."""
+    if Path(x.values["file"]).suffix.lower() == ".ply":
+        x.imports("from pytorch3d.io import IO")
+        return f"IO().load_pointcloud({x.path('file')}, device=device)"
+    x.imports("import numpy as np", "from pytorch3d.structures import Pointclouds")
+    data, feats = x.name("data"), x.name("rgb")
+    x.line(f"{data} = np.load({x.path('file')})",
+           f"{feats} = torch.as_tensor({data}['rgb'], dtype=torch.float32, device=device) if 'rgb' in {data} "
+           "else None",
+           f"if {feats} is not None and {feats}.numel() and {feats}.max() > 1.0:",
+           f"    {feats} = {feats} / 255.0")
+    return (f"Pointclouds(points=[torch.as_tensor({data}['verts'], dtype=torch.float32, device=device)], "
+            f"features=None if {feats} is None else [{feats}])")
+
+
 @node(
     category="io",
+    export=_load_points_export,
     params=[File("file", "assets/pedestrian.ply", "PLY (x, y, z and optional red, green, blue) or NPZ with "
                  "`verts` (N, 3) and optional `rgb` (N, 3 or 4)", extensions=POINTS_EXTENSIONS)],
     outputs=[Output("points", "Pointclouds", "a batch of one cloud; colours, when present, are its features")],
@@ -215,6 +245,17 @@ def LoadPointcloud(ctx, file):
         ctx.fail("file", f"cannot read {file!r} as a point cloud: {type(exc).__name__}: {exc}")
 
 
+def _load_image_export(x) -> str:
+    """PIL's ``Image.open(...).convert(mode)`` as floats in [0, 1], a batch of one."""
+    x.imports("import numpy as np", "from PIL import Image")
+    array = x.name("array")
+    mode = {"rgb": "RGB", "rgba": "RGBA", "grey": "L"}[x.fixed("channels")]
+    x.line(f"with Image.open({x.path('file')}) as im:",
+           f"    {array} = np.asarray(im.convert({mode!r}), dtype=np.float32) / 255.0",
+           f"{array} = {array}[..., None] if {array}.ndim == 2 else {array}")
+    return f"torch.as_tensor({array}, device=device)[None]"
+
+
 @node(
     category="io",
     params=[
@@ -222,6 +263,7 @@ def LoadPointcloud(ctx, file):
         Choice("channels", "rgb", "convert to RGB, RGBA or grey", choices=("rgb", "rgba", "grey")),
     ],
     outputs=[Output("image", "Images", "(1, H, W, C) floats in [0, 1]")],
+    export=lambda x: _load_image_export(x),
 )
 def LoadImage(ctx, file, channels):
     """Load an image file as a batch of one float image."""

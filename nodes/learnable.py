@@ -23,6 +23,46 @@ def _generator(seed: int) -> torch.Generator:
     return torch.Generator(device="cpu").manual_seed(seed)
 
 
+# ------------------------------------------------------------------------------------------ export forms
+
+
+def _cpu_normal(shape: str, seed: str) -> str:
+    """Export: seeded normal noise drawn on the host (as ``_generator`` draws it), as an expression."""
+    return f"torch.randn({shape}, generator=torch.Generator(device='cpu').manual_seed({seed}), device='cpu')"
+
+
+def _offset_verts_export(x) -> dict:
+    mesh, p = x.inputs["mesh"], x.params
+    verts = f"{mesh}.verts_packed()"
+    offsets = x.param("offsets", f"({_cpu_normal(f'{verts}.shape', p['seed'])} * {p['init_std']})"
+                                 f".to(device={verts}.device, dtype={verts}.dtype)")
+    return {"mesh": f"{mesh}.offset_verts({offsets})", "offsets": offsets}
+
+
+def _vertex_colors_export(x) -> dict:
+    x.imports("from pytorch3d.renderer import TexturesVertex", "from pytorch3d.structures import Meshes")
+    mesh, verts = x.inputs["mesh"], f"{x.inputs['mesh']}.verts_packed()"
+    colors = x.param("colors", f"torch.tensor({x.params['color']}, dtype={verts}.dtype, device={verts}.device)"
+                               f".expand({verts}.shape[0], 3).clone()")
+    return {"mesh": f"Meshes(verts={mesh}.verts_list(), faces={mesh}.faces_list(), textures=TexturesVertex("
+                    f"verts_features=list({colors}.split({mesh}.num_verts_per_mesh().tolist(), 0))))",
+            "colors": colors}
+
+
+def _tensor_export(x):
+    p = x.params
+    size = f"[int(s) for s in {p['shape']}]"
+    init = x.fixed("init")
+    if init == "constant":
+        value = f"torch.full({size}, {p['value']}, device=device)"
+    elif init == "normal":
+        value = f"({p['value']} + {p['scale']} * {_cpu_normal(size, p['seed'])}).to(device)"
+    else:
+        value = (f"({p['value']} + {p['scale']} * (2 * torch.rand({size}, generator=torch.Generator(device='cpu')"
+                 f".manual_seed({p['seed']}), device='cpu') - 1)).to(device)")
+    return x.param("tensor", value)
+
+
 # ------------------------------------------------------------------------------------------ meshes
 
 
@@ -40,6 +80,7 @@ def _generator(seed: int) -> torch.Generator:
         Output("offsets", "Tensor", "the learned per-vertex offsets (V, 3), packed over the batch"),
     ],
     aliases=("offset_verts",),
+    export=_offset_verts_export,
 )
 def OffsetVerts(ctx, mesh, init_std, seed):
     """Learnable per-vertex offsets of a mesh: ``mesh.offset_verts(offsets)``.
@@ -68,6 +109,7 @@ def OffsetVerts(ctx, mesh, init_std, seed):
         Output("mesh", "Meshes", "the mesh with learned per-vertex colours (TexturesVertex)"),
         Output("colors", "Tensor", "the learned colours (V, 3), packed over the batch"),
     ],
+    export=_vertex_colors_export,
 )
 def LearnableVertexColors(ctx, mesh, color):
     """Learnable per-vertex RGB colours, applied as ``TexturesVertex``.
@@ -87,6 +129,19 @@ def LearnableVertexColors(ctx, mesh, color):
 
 
 # ------------------------------------------------------------------------------------------ cameras
+
+
+def _camera_position_export(x) -> dict:
+    """The tutorial's camera model: R = look_at_rotation(position), T = -R^T position."""
+    x.imports("from pytorch3d.renderer import FoVPerspectiveCameras, look_at_rotation")
+    p = x.params
+    pos = x.param("position", f"torch.tensor({p['position']}, dtype=torch.float32, device=device)")
+    R, T, cams = x.out("R"), x.out("T"), x.out("cameras")
+    x.line(f"{R} = look_at_rotation({pos}[None, :], device={pos}.device)",
+           f"{T} = -torch.bmm({R}.transpose(1, 2), {pos}[None, :, None])[:, :, 0]",
+           f"{cams} = FoVPerspectiveCameras(R={R}, T={T}, fov={p['fov']}, znear={p['znear']}, zfar={p['zfar']}, "
+           f"aspect_ratio={p['aspect_ratio']}, device={pos}.device)")
+    return {"cameras": cams, "position": pos, "R": R, "T": T}
 
 
 def _camera_checks(p: dict) -> list[tuple[str, str]]:
@@ -115,6 +170,7 @@ def _camera_checks(p: dict) -> list[tuple[str, str]]:
         Output("T", "Tensor", "the translation (1, 3)"),
     ],
     checks=_camera_checks,
+    export=lambda x: _camera_position_export(x),
 )
 def LearnableCameraPosition(ctx, position, fov, znear, zfar, aspect_ratio):
     """A camera whose position is learned; it always looks at the origin with +Y up.
@@ -196,6 +252,7 @@ def _tensor_checks(p: dict) -> list[tuple[str, str]]:
     ],
     outputs=[Output("tensor", "Tensor", "the learned tensor")],
     checks=_tensor_checks,
+    export=_tensor_export,
 )
 def LearnableTensor(ctx, shape, init, value, scale, seed):
     """A free learnable tensor of any shape (a colour, a translation, a latent code, an image).

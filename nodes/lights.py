@@ -16,8 +16,22 @@ _LIGHT_COLORS = [
 ]
 
 
+_COLORS = ("ambient_color={ambient_color}, diffuse_color={diffuse_color}, specular_color={specular_color}")
+
+
+def _light_export(cls: str, fields: str):
+    """``cls(<field>=(tuple(args...),), ..., device=device)``: PyTorch3D takes a batch of one colour/vector."""
+    def form(x) -> str:
+        x.imports(f"from pytorch3d.renderer import {cls}")
+        wrapped = {k: f"(tuple({v}),)" for k, v in x.params.items()}
+        wrapped["shininess"] = x.params.get("shininess", "")
+        return f"{cls}({fields.format(**wrapped)}, device=device)"
+    return form
+
+
 @node(
     category="lights",
+    export=_light_export("PointLights", "location={location}, " + _COLORS),
     params=[Vec3("location", (0.0, 1.0, 0.0), "light position in world coordinates"), *_LIGHT_COLORS],
     outputs=[Output("lights", "Lights")],
 )
@@ -31,6 +45,7 @@ def PointLights(ctx, location, ambient_color, diffuse_color, specular_color):
 
 @node(
     category="lights",
+    export=_light_export("DirectionalLights", "direction={direction}, " + _COLORS),
     params=[Vec3("direction", (0.0, 1.0, 0.0), "direction the light comes from (towards the light)"),
             *_LIGHT_COLORS],
     outputs=[Output("lights", "Lights")],
@@ -47,6 +62,7 @@ def DirectionalLights(ctx, direction, ambient_color, diffuse_color, specular_col
 
 @node(
     category="lights",
+    export=_light_export("AmbientLights", "ambient_color={ambient_color}"),
     params=[Color("ambient_color", (1.0, 1.0, 1.0), "ambient intensity per channel")],
     outputs=[Output("lights", "Lights")],
 )
@@ -59,6 +75,7 @@ def AmbientLights(ctx, ambient_color):
 
 @node(
     category="lights",
+    export=_light_export("Materials", _COLORS + ", shininess={shininess}"),
     params=[
         Color("ambient_color", (1.0, 1.0, 1.0), "ambient reflectivity"),
         Color("diffuse_color", (1.0, 1.0, 1.0), "diffuse reflectivity"),

@@ -34,13 +34,52 @@ def _same_shape(ctx, x: torch.Tensor, y: torch.Tensor) -> None:
         ctx.fail("target", f"shape {list(y.shape)} does not match input {list(x.shape)}{hint}")
 
 
+# ------------------------------------------------------------------------------------------ export forms
+
+
+def _term(code: str, *imports: str):
+    """An export form for a loss: ``code`` (placeholders of inputs and params) is the unweighted term."""
+    def form(x):
+        x.imports(*imports)
+        fields = {**{k: str(v) for k, v in x.inputs.items()}, **x.params}
+        return x.term(code.format(**fields), x.params["weight"])
+    return form
+
+
+def _chamfer_export(x):
+    x.imports("from pytorch3d.loss import chamfer_distance")
+    pad = x.helper(padded_points)
+    (xp, xl), (yp, yl) = (x.name("x"), x.name("x_lengths")), (x.name("y"), x.name("y_lengths"))
+    x.line(f"{xp}, {xl} = {pad}({x.inputs['x']})", f"{yp}, {yl} = {pad}({x.inputs['y']})")
+    return x.term(f"chamfer_distance({xp}, {yp}, x_lengths={xl}, y_lengths={yl}, norm={x.params['norm']}, "
+                  f"point_reduction={x.params['point_reduction']})[0]", x.params["weight"])
+
+
+def _huber_export(x):
+    h = x.helper(huber)
+    return x.term(f"{h}({x.inputs['input']}, {x.inputs['target']}, {x.params['scaling']}).abs().mean()",
+                  x.params["weight"])
+
+
+def _loss_sum_export(x):
+    x.line("# (its terms join the training loss, scaled by its weight)")
+    return x.combine(x.inputs["losses"], x.params["weight"])
+
+
 # ------------------------------------------------------------------------------------------ points
+
+
+def padded_points(value: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Padded points (B, N, D) and lengths (or None) from Pointclouds or an (N, D) / (B, N, D) point tensor."""
+    if isinstance(value, Pointclouds):
+        return value.points_padded(), value.num_points_per_cloud()
+    return (value[None] if value.dim() == 2 else value), None
 
 
 def _points(ctx, field: str, value: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Padded points (B, N, D) and lengths (or None) from Pointclouds or a point tensor."""
     if isinstance(value, Pointclouds):
-        return value.points_padded(), value.num_points_per_cloud()
+        return padded_points(value)
     if isinstance(value, torch.Tensor):
         if value.dim() == 2:
             value = value[None]
@@ -60,6 +99,7 @@ def _points(ctx, field: str, value: Any) -> tuple[torch.Tensor, torch.Tensor | N
             Choice("point_reduction", "mean", "average or sum over points", choices=("mean", "sum"))],
     outputs=_LOSS,
     aliases=("chamfer_distance",),
+    export=_chamfer_export,
 )
 def ChamferLoss(ctx, x, y, weight, norm, point_reduction):
     """Chamfer distance between two point sets (PyTorch3D ``chamfer_distance``).
@@ -86,6 +126,7 @@ def ChamferLoss(ctx, x, y, weight, norm, point_reduction):
     params=[_WEIGHT, Float("target_length", 0.0, "the edge length to pull towards", min=0.0)],
     outputs=_LOSS,
     aliases=("mesh_edge_loss",),
+    export=_term("mesh_edge_loss({mesh}, target_length={target_length})", "from pytorch3d.loss import mesh_edge_loss"),
 )
 def MeshEdgeLoss(ctx, mesh, weight, target_length):
     """Mean squared difference of edge lengths from ``target_length`` (PyTorch3D ``mesh_edge_loss``).
@@ -101,6 +142,7 @@ def MeshEdgeLoss(ctx, mesh, weight, target_length):
     params=[_WEIGHT],
     outputs=_LOSS,
     aliases=("mesh_normal_consistency",),
+    export=_term("mesh_normal_consistency({mesh})", "from pytorch3d.loss import mesh_normal_consistency"),
 )
 def MeshNormalConsistency(ctx, mesh, weight):
     """How much the normals of neighbouring faces disagree (PyTorch3D ``mesh_normal_consistency``).
@@ -117,6 +159,7 @@ def MeshNormalConsistency(ctx, mesh, weight):
                                                  "curvature", choices=("uniform", "cot", "cotcurv"))],
     outputs=_LOSS,
     aliases=("mesh_laplacian_smoothing",),
+    export=_term("mesh_laplacian_smoothing({mesh}, method={method})", "from pytorch3d.loss import mesh_laplacian_smoothing"),
 )
 def MeshLaplacianSmoothing(ctx, mesh, weight, method):
     """Laplacian smoothing: each vertex's distance from the mean of its neighbours
@@ -131,7 +174,8 @@ _PAIR = [Input("input", "Any", "the prediction: Images or a Tensor"),
          Input("target", "Any", "the target, the same shape as input")]
 
 
-@node(category="losses", inputs=_PAIR, params=[_WEIGHT], outputs=_LOSS)
+@node(category="losses", inputs=_PAIR, params=[_WEIGHT], outputs=_LOSS,
+      export=_term("(({input} - {target}) ** 2).mean()"))
 def MSELoss(ctx, input, target, weight):
     """Mean squared error between a prediction and a target (images or tensors of the same shape)."""
     x, y = _tensor(ctx, "input", input), _tensor(ctx, "target", target)
@@ -139,7 +183,8 @@ def MSELoss(ctx, input, target, weight):
     return LossValue.term(ctx.node_id, ((x - y) ** 2).mean(), weight)
 
 
-@node(category="losses", inputs=_PAIR, params=[_WEIGHT], outputs=_LOSS)
+@node(category="losses", inputs=_PAIR, params=[_WEIGHT], outputs=_LOSS,
+      export=_term("({input} - {target}).abs().mean()"))
 def L1Loss(ctx, input, target, weight):
     """Mean absolute error between a prediction and a target (images or tensors of the same shape)."""
     x, y = _tensor(ctx, "input", input), _tensor(ctx, "target", target)
@@ -155,7 +200,7 @@ def huber(x: torch.Tensor, y: torch.Tensor, scaling: float = 0.1) -> torch.Tenso
 
 @node(category="losses", inputs=_PAIR,
       params=[_WEIGHT, Float("scaling", 0.1, "where the error turns from quadratic to linear", min=1e-9)],
-      outputs=_LOSS)
+      outputs=_LOSS, export=_huber_export)
 def HuberLoss(ctx, input, target, weight, scaling):
     """Mean smooth-L1 (pseudo-Huber) error, the form of PyTorch3D's volume and NeRF tutorials:
     ``((1 + (x - y)^2 / s^2).sqrt() - 1) * s``. Robust to outliers, smooth at zero.
@@ -182,6 +227,8 @@ def _alpha(ctx, field: str, images: Any) -> torch.Tensor:
     params=[_WEIGHT, Choice("reduction", "mean", "mean or sum of the squared differences (the camera-"
                                                   "position tutorial sums)", choices=("mean", "sum"))],
     outputs=_LOSS,
+    export=lambda x: x.term(f"(({x.inputs['images']}[..., -1] - {x.inputs['target']}[..., -1]) ** 2)"
+                            f".{'sum' if x.fixed('reduction') == 'sum' else 'mean'}()", x.params["weight"]),
 )
 def SilhouetteLoss(ctx, images, target, weight, reduction):
     """Squared difference between rendered and target silhouettes (the alpha channel of RGBA renders).
@@ -203,6 +250,7 @@ def SilhouetteLoss(ctx, images, target, weight, reduction):
     inputs=[Input("losses", "Loss", "the losses to add (each keeps its own weight)", multiple=True)],
     params=[_WEIGHT],
     outputs=_LOSS,
+    export=_loss_sum_export,
 )
 def LossSum(ctx, losses, weight):
     """The weighted sum of several losses, as one loss; each term still shows in the loss history.

@@ -5,7 +5,7 @@ import torch
 
 from nodegraph.spec import Bool, Choice, Color, Float, Input, Int, Output, node
 
-from ._common import unit_fit
+from ._common import fit_scales, unit_fit
 
 
 def _vertex_textures(meshes, color):
@@ -15,11 +15,61 @@ def _vertex_textures(meshes, color):
     return TexturesVertex([rgb.expand(v.shape[0], 3).clone() for v in meshes.verts_list()])
 
 
+def _textured(template: str):
+    """An export form: ``template`` makes the mesh, then it gets its constant vertex colours (``_vertex_textures``,
+    copied into the script) as the node sets them."""
+    def form(x) -> dict:
+        x.helper(_vertex_textures)
+        return x.template(template + "\n{out}.textures = _vertex_textures({out}, {color})")
+    return form
+
+
+def _cube_export(x) -> None:
+    x.imports("import trimesh", "from pytorch3d.structures import Meshes")
+    x.helper(_vertex_textures)
+    box, out = x.name("box"), x.out()
+    x.line(f"{box} = trimesh.creation.box(extents=({x.params['size']},) * 3)",
+           f"{out} = Meshes([torch.as_tensor({box}.vertices, dtype=torch.float32, device=device)],",
+           f"              [torch.as_tensor({box}.faces, dtype=torch.int64, device=device)])",
+           f"{out}.textures = _vertex_textures({out}, {x.params['color']})")
+
+
+def _normalize_export(x) -> str:
+    """Centre at the mean vertex, divide by the largest norm (or coordinate): ``fit_scales``, as the node."""
+    mesh, centers, scales = x.inputs["mesh"], x.name("centers"), x.name("scales")
+    x.line(f"{centers}, {scales} = {x.helper(fit_scales)}({mesh}.verts_list(), {x.params['fit']})")
+    return (f"{mesh}.offset_verts(-{centers}.repeat_interleave({mesh}.num_verts_per_mesh(), dim=0))"
+            f".scale_verts(1.0 / {scales})")
+
+
+def _join_export(x) -> str:
+    x.imports("from pytorch3d.structures import join_meshes_as_batch, join_meshes_as_scene")
+    joined = f"join_meshes_as_batch([{', '.join(x.inputs['meshes'])}])"
+    return f"join_meshes_as_scene({joined}) if {x.params['mode']} == 'scene' else {joined}"
+
+
+def _sample_points_export(x) -> dict:
+    """``sample_points_from_meshes`` with normals (and texture colours), as a Pointclouds."""
+    x.imports("from pytorch3d.ops import sample_points_from_meshes", "from pytorch3d.structures import Pointclouds")
+    mesh, n = x.inputs["mesh"], x.params["num_samples"]
+    pts, normals = x.name("xyz"), x.out("normals")
+    if x.fixed("with_colors"):
+        colors = x.name("rgb")
+        x.line(f"{pts}, {normals}, {colors} = sample_points_from_meshes({mesh}, {n}, return_normals=True, "
+               "return_textures=True)")
+        cloud = f"Pointclouds(points={pts}, normals={normals}, features={colors})"
+    else:
+        x.line(f"{pts}, {normals} = sample_points_from_meshes({mesh}, {n}, return_normals=True)")
+        cloud = f"Pointclouds(points={pts}, normals={normals})"
+    return {"points": cloud, "normals": normals}
+
+
 @node(
     category="meshes",
     params=[Int("level", 2, "subdivision level: 0 is an icosahedron, each level has 4x the faces", min=0, max=7),
             Color("color", (1.0, 1.0, 1.0), "constant vertex colour")],
     outputs=[Output("mesh", "Meshes")],
+    export=_textured("from pytorch3d.utils import ico_sphere\n{out} = ico_sphere({level}, device)"),
 )
 def IcoSphere(ctx, level, color):
     """A unit sphere made by subdividing an icosahedron ``level`` times (``pytorch3d.utils.ico_sphere``)."""
@@ -34,6 +84,7 @@ def IcoSphere(ctx, level, color):
     category="meshes",
     params=[Float("size", 2.0, "edge length", min=1e-6), Color("color", (1.0, 1.0, 1.0), "constant vertex colour")],
     outputs=[Output("mesh", "Meshes")],
+    export=_cube_export,
 )
 def Cube(ctx, size, color):
     """An axis-aligned cube centred at the origin (8 vertices, 12 triangles, outward faces)."""
@@ -56,6 +107,7 @@ def Cube(ctx, size, color):
             Int("rings", 32, "segments around the ring", min=3, max=1024),
             Color("color", (1.0, 1.0, 1.0), "constant vertex colour")],
     outputs=[Output("mesh", "Meshes")],
+    export=_textured("from pytorch3d.utils import torus\n{out} = torus({r}, {R}, {sides}, {rings}, device=device)"),
 )
 def Torus(ctx, r, R, sides, rings, color):
     """A torus around the z axis (``pytorch3d.utils.torus``)."""
@@ -73,6 +125,7 @@ def Torus(ctx, r, R, sides, rings, color):
                                     "sphere); cube: divide by the largest coordinate (unit cube)",
                    choices=("sphere", "cube"))],
     outputs=[Output("mesh", "Meshes")],
+    export=_normalize_export,
 )
 def NormalizeMesh(ctx, mesh, fit):
     """Centre each mesh at its mean vertex and scale it into the unit sphere (or cube), as the tutorials do."""
@@ -88,6 +141,7 @@ def NormalizeMesh(ctx, mesh, fit):
     params=[Int("n", 20, "copies: a batch of one mesh becomes a batch of n (one per camera view)", min=1,
                 max=4096)],
     outputs=[Output("mesh", "Meshes")],
+    export="{out} = {mesh}.extend({n})",
 )
 def ExtendMesh(ctx, mesh, n):
     """Repeat every mesh of the batch ``n`` times (``Meshes.extend``), e.g. to render one mesh from n views."""
@@ -99,6 +153,7 @@ def ExtendMesh(ctx, mesh, n):
     inputs=[Input("mesh", "Meshes")],
     params=[Color("color", (1.0, 1.0, 1.0), "RGB colour of every vertex")],
     outputs=[Output("mesh", "Meshes", "the same geometry with TexturesVertex")],
+    export=_textured("{out} = {mesh}.clone()"),
 )
 def VertexColors(ctx, mesh, color):
     """Give every vertex one constant colour (``TexturesVertex``), replacing any texture."""
@@ -113,6 +168,7 @@ def VertexColors(ctx, mesh, color):
     params=[Choice("mode", "batch", "batch: one heterogeneous batch (one item per mesh); scene: one mesh made of "
                                     "them all", choices=("batch", "scene"))],
     outputs=[Output("mesh", "Meshes")],
+    export=_join_export,
 )
 def JoinMeshes(ctx, meshes, mode):
     """Join meshes of different sizes into one heterogeneous batch (or merge them into one scene mesh)."""
@@ -138,6 +194,7 @@ def JoinMeshes(ctx, meshes, mode):
     params=[Int("num_samples", 10000, "points per mesh", min=1, max=100_000_000),
             Bool("with_colors", True, "sample colours from the mesh texture as point features")],
     outputs=[Output("points", "Pointclouds"), Output("normals", "Tensor", "(B, N, 3) surface normals")],
+    export=_sample_points_export,
 )
 def SamplePoints(ctx, mesh, num_samples, with_colors):
     """Sample points uniformly on the surface (``sample_points_from_meshes``), with texture colours if asked."""
@@ -159,16 +216,22 @@ def SamplePoints(ctx, mesh, num_samples, with_colors):
     category="meshes",
     inputs=[Input("mesh", "Meshes", "a mesh with any texture (UV image, atlas or vertex colours)")],
     outputs=[Output("mesh", "Meshes", "the same geometry with TexturesVertex")],
+    export=lambda x: f"{x.helper(bake_vertex_colors)}({x.inputs['mesh']})",
 )
 def TextureToVertexColors(ctx, mesh):
     """Bake a texture into vertex colours: each vertex gets the mean texture colour of its face corners.
 
     Gouraud shading and the 3D preview need vertex colours; this lets a UV-textured mesh (the cow) use them.
     """
-    from pytorch3d.renderer import TexturesVertex
-
     if mesh.textures is None:
         ctx.fail("mesh", "has no texture to bake; use VertexColors for a constant colour")
+    return bake_vertex_colors(mesh)
+
+
+def bake_vertex_colors(mesh):
+    """A copy of ``mesh`` whose TexturesVertex are the mean texture colour of each vertex's face corners."""
+    from pytorch3d.renderer import TexturesVertex
+
     corner_colors = mesh.textures.faces_verts_textures_packed()  # (F, 3, C)
     faces = mesh.faces_packed().reshape(-1)
     channels = corner_colors.shape[-1]

@@ -15,8 +15,27 @@ def psnr(images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return -10.0 * torch.log10(mse.clamp_min(1e-12))
 
 
+def _psnr_export(x) -> dict:
+    per_image = x.out("per_image")
+    x.line("with torch.no_grad():",
+           f"    {per_image} = {x.helper(psnr)}({x.inputs['images']}.detach(), {x.inputs['target']}.detach())")
+    return {"psnr": f"float({per_image}.mean())", "per_image": per_image}
+
+
+def _iou_export(x) -> dict:
+    a, b, t = x.name("a"), x.name("b"), x.params["threshold"]
+    inter, union, per_image = x.name("inter"), x.name("union"), x.out("per_image")
+    x.line(f"{a} = {x.inputs['images']}.detach()[..., -1] > {t}",
+           f"{b} = {x.inputs['target']}.detach()[..., -1] > {t}",
+           f"{inter} = ({a} & {b}).flatten(1).sum(1).float()",
+           f"{union} = ({a} | {b}).flatten(1).sum(1).float()",
+           f"{per_image} = torch.where({union} > 0, {inter} / {union}.clamp_min(1), torch.ones_like({union}))")
+    return {"iou": f"float({per_image}.mean())", "per_image": per_image}
+
+
 @node(
     category="metrics",
+    export=_psnr_export,
     inputs=[Input("images", "Images", "(B, H, W, C) renders"), Input("target", "Images", "(B, H, W, C) targets")],
     outputs=[Output("psnr", "Scalar", "mean over the batch of each image's PSNR, in dB"),
              Output("per_image", "Tensor", "(B,) PSNR of each image")],
@@ -35,6 +54,7 @@ def PSNR(ctx, images, target):
 
 @node(
     category="metrics",
+    export=_iou_export,
     inputs=[Input("images", "Images", "rendered silhouettes (B, H, W, 1), or RGBA whose alpha is used"),
             Input("target", "Images", "target silhouettes, the same size")],
     params=[Float("threshold", 0.5, "a pixel is inside where its value exceeds this", min=0.0, max=1.0)],

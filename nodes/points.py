@@ -5,11 +5,20 @@ import torch
 
 from nodegraph.spec import Choice, Input, Output, node
 
-from ._common import unit_fit
+from ._common import fit_scales, unit_fit
+
+
+def _normalize_export(x) -> str:
+    points, clouds, centers, scales = x.inputs["points"], x.name("clouds"), x.name("centers"), x.name("scales")
+    x.line(f"{clouds} = {points}.points_list()",
+           f"{centers}, {scales} = {x.helper(fit_scales)}({clouds}, {x.params['fit']})")
+    return (f"{points}.update_padded(torch.nn.utils.rnn.pad_sequence([(p - c) / s for p, c, s in "
+            f"zip({clouds}, {centers}, {scales})], batch_first=True))")
 
 
 @node(
     category="points",
+    export=_normalize_export,
     inputs=[Input("points", "Pointclouds")],
     params=[Choice("fit", "cube", "cube: divide by the largest coordinate (the book's choice); sphere: by the "
                                   "largest distance from the centre", choices=("cube", "sphere"))],

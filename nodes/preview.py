@@ -15,10 +15,28 @@ from ._common import check_images
 from ._rays import MAX_PTS_PER_RAY
 
 
+def _preview_image_export(x) -> None:
+    """With --preview-every: the images as a PNG in previews/ (one per tap iteration inside training)."""
+    from .save import save_png
+
+    tag = f"_{{{x.iteration}:05d}}" if x.mode == "tap" else ""
+    path = x.output_path(f'f"previews/{x.node_id}{tag}.png"' if tag else repr(f"previews/{x.node_id}.png"))
+    call = f"{x.helper(save_png)}({x.inputs['images']}, {path})"
+    x.line(call if x.mode == "tap" else f"if args.preview_every:\n    {call}")
+
+
+def _editor_only(x) -> None:
+    """A 3D preview is drawn by the editor: nothing to write in a script."""
+    x.line("# (shown in the editor's 3D view; nothing to do here)")
+    for param in x.spec.params:
+        x.skip(param.name)
+
+
 @node(
     category="preview",
     preview=True,
     inputs=[Input("images", "Images")],
+    export=_preview_image_export,
 )
 def PreviewImage(ctx, images):
     """Show images in the editor (a batch as a grid). Inside a training loop it is a tap, shown every few steps."""
@@ -26,13 +44,13 @@ def PreviewImage(ctx, images):
     ctx.preview_image(images)
 
 
-@node(category="preview", preview=True, inputs=[Input("mesh", "Meshes")])
+@node(category="preview", preview=True, inputs=[Input("mesh", "Meshes")], export=_editor_only)
 def PreviewMesh(ctx, mesh):
     """Show the first mesh of a batch in a 3D view. Inside a training loop it is a tap, shown every few steps."""
     ctx.preview_mesh(mesh)
 
 
-@node(category="preview", preview=True, inputs=[Input("points", "Pointclouds")])
+@node(category="preview", preview=True, inputs=[Input("points", "Pointclouds")], export=_editor_only)
 def PreviewPoints(ctx, points):
     """Show the first point cloud of a batch in a 3D view. Inside a training loop it is a tap."""
     ctx.preview_points(points)
@@ -58,6 +76,7 @@ def ray_points_cloud(bundle: RayBundle, max_rays: int, max_points_per_ray: int) 
     category="preview",
     preview=True,
     inputs=[Input("ray_bundle", "RayBundle")],
+    export=_editor_only,
     params=[
         Int("max_rays", 400, "draw at most this many rays, evenly picked", min=1, max=100_000),
         Int("max_points_per_ray", 32, "draw at most this many points of each ray", min=1, max=MAX_PTS_PER_RAY),

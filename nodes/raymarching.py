@@ -16,6 +16,7 @@ from nodegraph.spec import Input, Int, Output, node
     params=[Int("surface_thickness", 1, "samples by which absorption lags density, so a hard surface still "
                                         "shows", min=1, max=64)],
     outputs=[Output("raymarcher", "Raymarcher")],
+    export="from pytorch3d.renderer import EmissionAbsorptionRaymarcher\n{out} = EmissionAbsorptionRaymarcher(surface_thickness={surface_thickness})",
 )
 def EmissionAbsorptionRaymarcher(ctx, surface_thickness):
     """Emission-absorption raymarching: each ray's colour is its features weighted by how much light reaches
@@ -26,7 +27,8 @@ def EmissionAbsorptionRaymarcher(ctx, surface_thickness):
     return _EmissionAbsorptionRaymarcher(surface_thickness=surface_thickness)
 
 
-@node(category="raymarching", outputs=[Output("raymarcher", "Raymarcher")])
+@node(category="raymarching", outputs=[Output("raymarcher", "Raymarcher")],
+      export="from pytorch3d.renderer import AbsorptionOnlyRaymarcher\n{out} = AbsorptionOnlyRaymarcher()")
 def AbsorptionOnlyRaymarcher(ctx):
     """Absorption-only raymarching: just the opacity of each ray, ``1 - prod(1 - density)`` (one channel).
 
@@ -43,6 +45,10 @@ def AbsorptionOnlyRaymarcher(ctx):
                   optional=True)],
     outputs=[Output("images", "Images", "(B, H, W, C + 1) features then opacity (emission-absorption), or "
                                         "(B, H, W, 1) opacity (absorption-only); n random rays give (B, n, 1, .)")],
+    export="""
+        {var}_marched = {raymarcher}(rays_densities={densities}, rays_features={features})
+        {out} = {var}_marched[:, :, None] if {var}_marched.dim() == 3 else {var}_marched
+    """,
 )
 def Raymarch(ctx, raymarcher, densities, features):
     """Apply a raymarcher to densities and features sampled along rays (e.g. by ``VolumeSampler``).

@@ -44,6 +44,10 @@ _DEPTHS = [
     outputs=[Output("raysampler", "Raysampler", "casts one ray through every pixel")],
     aliases=("NDCGridRaysampler",),
     checks=_depth_checks,
+    export="""
+        from pytorch3d.renderer import NDCMultinomialRaysampler
+        {out} = NDCMultinomialRaysampler(image_width={image_width}, image_height={image_height}, n_pts_per_ray={n_pts_per_ray}, min_depth={min_depth}, max_depth={max_depth}).to(device)
+    """,
 )
 def NDCMultinomialRaysampler(ctx, image_width, image_height, n_pts_per_ray, min_depth, max_depth):
     """A ray through the centre of every pixel of an image, in PyTorch3D's NDC screen convention.
@@ -69,6 +73,10 @@ def NDCMultinomialRaysampler(ctx, image_width, image_height, n_pts_per_ray, min_
     ],
     outputs=[Output("raysampler", "Raysampler", "casts rays through random image locations")],
     checks=_depth_checks,
+    export="""
+        from pytorch3d.renderer import MonteCarloRaysampler
+        {out} = MonteCarloRaysampler(min_x=-{extent}, max_x={extent}, min_y=-{extent}, max_y={extent}, n_rays_per_image={n_rays_per_image}, n_pts_per_ray={n_pts_per_ray}, min_depth={min_depth}, max_depth={max_depth})
+    """,
 )
 def MonteCarloRaysampler(ctx, n_rays_per_image, n_pts_per_ray, min_depth, max_depth, extent):
     """Rays through uniformly random image locations (Monte-Carlo), as the NeRF tutorial trains with.
@@ -89,6 +97,7 @@ def MonteCarloRaysampler(ctx, n_rays_per_image, n_pts_per_ray, min_depth, max_de
     inputs=[Input("raysampler", "Raysampler"), Input("cameras", "Cameras")],
     outputs=[Output("ray_bundle", "RayBundle", "origins, directions (B, ..., 3), lengths (B, ..., n_pts), "
                                                "xys (B, ..., 2)")],
+    export="{out} = {raysampler}(cameras={cameras})",
 )
 def SampleRays(ctx, raysampler, cameras):
     """Cast the raysampler's rays from each camera: the RayBundle that volume sampling and raymarching use.
@@ -105,6 +114,7 @@ def SampleRays(ctx, raysampler, cameras):
     inputs=[Input("ray_bundle", "RayBundle")],
     outputs=[Output("points", "Tensor", "(B, ..., n_pts_per_ray, 3) world coordinates")],
     aliases=("ray_bundle_to_ray_points",),
+    export="from pytorch3d.renderer import ray_bundle_to_ray_points\n{out} = ray_bundle_to_ray_points({ray_bundle})",
 )
 def RayBundleToRayPoints(ctx, ray_bundle):
     """The 3D points along every ray: ``origins + lengths * directions`` (PyTorch3D ``ray_bundle_to_ray_points``)."""

@@ -18,7 +18,7 @@ from pytorch3d.renderer import RayBundle
 from nodegraph.spec import Bool, Choice, Color, Float, Floats, Input, Int, Output, node
 
 from ._raster_memory import MESH_BYTES_PER_ENTRY, POINT_BYTES_PER_ENTRY, check_raster_memory
-from ._rays import VolumeField, check_ray_memory, images_shape, match_batch
+from ._rays import VolumeField, check_ray_memory, images_shape, match_batch, shared_volumes
 
 IMAGE_SIZE_MAX = 4096
 # bytes of working memory per ray point when a field says nothing (coordinates, samples, raymarching)
@@ -62,6 +62,12 @@ def overrides(**inputs) -> dict:
         Bool("cull_backfaces", False, "skip faces that point away from the camera"),
     ],
     outputs=[Output("settings", "RasterSettings")],
+    export="""
+        from pytorch3d.renderer import RasterizationSettings
+        {out} = RasterizationSettings(image_size={image_size}, blur_radius={blur_radius},
+            faces_per_pixel={faces_per_pixel}, perspective_correct={perspective_correct}, bin_size={bin_size},
+            max_faces_per_bin={max_faces_per_bin}, cull_backfaces={cull_backfaces})
+    """,
 )
 def RasterizationSettings(ctx, image_size, blur_radius, faces_per_pixel, perspective_correct, bin_size,
                           max_faces_per_bin, cull_backfaces):
@@ -81,6 +87,10 @@ def RasterizationSettings(ctx, image_size, blur_radius, faces_per_pixel, perspec
         Color("background", (1.0, 1.0, 1.0), "background colour"),
     ],
     outputs=[Output("blend", "BlendParams")],
+    export="""
+        from pytorch3d.renderer import BlendParams
+        {out} = BlendParams(sigma={sigma}, gamma={gamma}, background_color=tuple({background}))
+    """,
 )
 def BlendParams(ctx, sigma, gamma, background):
     """Soft blending parameters for the shaders: sigma, gamma and the background colour."""
@@ -94,6 +104,10 @@ def BlendParams(ctx, sigma, gamma, background):
     inputs=[Input("cameras", "Cameras"), Input("settings", "RasterSettings", "defaults when not connected",
                                                  optional=True)],
     outputs=[Output("rasterizer", "Rasterizer")],
+    export="""
+        from pytorch3d.renderer import MeshRasterizer
+        {out} = MeshRasterizer(cameras={cameras}, raster_settings={settings})
+    """,
 )
 def MeshRasterizer(ctx, cameras, settings):
     """Turns meshes into per-pixel fragments (nearest faces, barycentrics, depth) seen by ``cameras``."""
@@ -110,6 +124,28 @@ _SHADER_INPUTS = [
 ]
 
 
+def keywords(x, names: tuple[str, ...], rename: dict | None = None) -> str:
+    """``name=<input>, ...`` for the connected inputs among ``names`` (export forms; PyTorch3D's defaults for
+    the others, as the executor passes None)."""
+    rename = rename or {}
+    return ", ".join(f"{rename.get(n, n)}={x.inputs[n]}" for n in names if x.inputs[n] is not None)
+
+
+def _shader_export(cls_name: str):
+    def form(x) -> str:
+        x.imports(f"from pytorch3d.renderer import {cls_name}")
+        rest = keywords(x, ("cameras", "lights", "materials", "blend"), {"blend": "blend_params"})
+        return f"{cls_name}(device=device{', ' + rest if rest else ''})"
+    return form
+
+
+def _renderer_export(x, cls: str, second: str, batch: str, extra: tuple[str, ...]) -> str:
+    """``cls(rasterizer=..., <second>=...)(<batch>, <connected extra inputs>)``, as the tutorials render."""
+    x.imports(f"from pytorch3d.renderer import {cls}")
+    call = ", ".join(filter(None, [x.inputs[batch], keywords(x, extra)]))
+    return f"{cls}(rasterizer={x.inputs['rasterizer']}, {second}={x.inputs[second]})({call})"
+
+
 def _shader(cls_name: str, ctx, cameras, lights, materials, blend):
     import pytorch3d.renderer as r
 
@@ -117,25 +153,29 @@ def _shader(cls_name: str, ctx, cameras, lights, materials, blend):
                                 blend_params=blend)
 
 
-@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")])
+@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")],
+      export=_shader_export("SoftPhongShader"))
 def SoftPhongShader(ctx, cameras, lights, materials, blend):
     """Phong lighting per pixel with soft (differentiable) blending of the nearest faces."""
     return _shader("SoftPhongShader", ctx, cameras, lights, materials, blend)
 
 
-@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")])
+@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")],
+      export=_shader_export("HardPhongShader"))
 def HardPhongShader(ctx, cameras, lights, materials, blend):
     """Phong lighting per pixel, keeping only the nearest face (hard edges)."""
     return _shader("HardPhongShader", ctx, cameras, lights, materials, blend)
 
 
-@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")])
+@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")],
+      export=_shader_export("HardFlatShader"))
 def HardFlatShader(ctx, cameras, lights, materials, blend):
     """Flat shading: one lighting value per face, nearest face only."""
     return _shader("HardFlatShader", ctx, cameras, lights, materials, blend)
 
 
-@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")])
+@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")],
+      export=_shader_export("SoftGouraudShader"))
 def SoftGouraudShader(ctx, cameras, lights, materials, blend):
     """Gouraud shading: lighting computed at vertices and interpolated, with soft blending."""
     return _shader("SoftGouraudShader", ctx, cameras, lights, materials, blend)
@@ -145,6 +185,10 @@ def SoftGouraudShader(ctx, cameras, lights, materials, blend):
     category="rendering",
     inputs=[Input("blend", "BlendParams", "default blending when not connected", optional=True)],
     outputs=[Output("shader", "Shader")],
+    export="""
+        from pytorch3d.renderer import SoftSilhouetteShader
+        {out} = SoftSilhouetteShader(blend_params={blend})
+    """,
 )
 def SoftSilhouetteShader(ctx, blend):
     """A soft silhouette: the alpha channel is the probability each pixel is covered (no lighting)."""
@@ -163,6 +207,7 @@ def SoftSilhouetteShader(ctx, blend):
         Input("lights", "Lights", "light with these instead of the shader's", optional=True),
     ],
     outputs=[Output("images", "Images", "(B, H, W, 4) RGBA")],
+    export=lambda x: _renderer_export(x, "MeshRenderer", "shader", "meshes", ("cameras", "lights")),
 )
 def MeshRenderer(ctx, rasterizer, shader, meshes, cameras, lights):
     """Rasterize ``meshes`` and shade the fragments: RGBA images, one per mesh of the batch."""
@@ -196,6 +241,11 @@ def MeshRenderer(ctx, rasterizer, shader, meshes, cameras, lights):
         Int("max_points_per_bin", None, "points a bin may hold; empty: PyTorch3D's default", optional=True, min=1),
     ],
     outputs=[Output("settings", "PointsRasterSettings")],
+    export="""
+        from pytorch3d.renderer import PointsRasterizationSettings
+        {out} = PointsRasterizationSettings(image_size={image_size}, radius={radius},
+            points_per_pixel={points_per_pixel}, bin_size={bin_size}, max_points_per_bin={max_points_per_bin})
+    """,
 )
 def PointsRasterizationSettings(ctx, image_size, radius, points_per_pixel, bin_size, max_points_per_bin):
     """How point clouds are rasterized: image size, point radius, points kept per pixel."""
@@ -210,6 +260,10 @@ def PointsRasterizationSettings(ctx, image_size, radius, points_per_pixel, bin_s
     inputs=[Input("cameras", "Cameras"),
             Input("settings", "PointsRasterSettings", "defaults when not connected", optional=True)],
     outputs=[Output("rasterizer", "Rasterizer")],
+    export="""
+        from pytorch3d.renderer import PointsRasterizer
+        {out} = PointsRasterizer(cameras={cameras}, raster_settings={settings})
+    """,
 )
 def PointsRasterizer(ctx, cameras, settings):
     """Turns point clouds into per-pixel fragments (nearest points, depths, distances) seen by ``cameras``."""
@@ -224,19 +278,29 @@ _COMPOSITOR_PARAMS = [
 ]
 
 
+def _compositor_export(cls_name: str):
+    def form(x) -> str:
+        x.imports(f"from pytorch3d.renderer import {cls_name}")
+        bg = x.params["background"]
+        return f"{cls_name}(background_color=None if {bg} is None else tuple({bg}))"
+    return form
+
+
 def _compositor(cls_name: str, background):
     import pytorch3d.renderer as r
 
     return getattr(r, cls_name)(background_color=None if background is None else tuple(background))
 
 
-@node(category="rendering", params=_COMPOSITOR_PARAMS, outputs=[Output("compositor", "Compositor")])
+@node(category="rendering", params=_COMPOSITOR_PARAMS, outputs=[Output("compositor", "Compositor")],
+      export=_compositor_export("AlphaCompositor"))
 def AlphaCompositor(ctx, background):
     """Blend the points of each pixel front to back by their alpha (``AlphaCompositor``)."""
     return _compositor("AlphaCompositor", background)
 
 
-@node(category="rendering", params=_COMPOSITOR_PARAMS, outputs=[Output("compositor", "Compositor")])
+@node(category="rendering", params=_COMPOSITOR_PARAMS, outputs=[Output("compositor", "Compositor")],
+      export=_compositor_export("NormWeightedCompositor"))
 def NormWeightedCompositor(ctx, background):
     """Average the points of each pixel weighted by their alpha (``NormWeightedCompositor``)."""
     return _compositor("NormWeightedCompositor", background)
@@ -251,6 +315,7 @@ def NormWeightedCompositor(ctx, background):
         Input("cameras", "Cameras", "render with these instead of the rasterizer's", optional=True),
     ],
     outputs=[Output("images", "Images", "(B, H, W, C): the composited point features (RGB, or RGBA with alpha)")],
+    export=lambda x: _renderer_export(x, "PointsRenderer", "compositor", "points", ("cameras",)),
 )
 def PointsRenderer(ctx, rasterizer, compositor, points, cameras):
     """Rasterize ``points`` and composite their features into images, one per cloud of the batch."""
@@ -291,7 +356,15 @@ def render_rays(ctx, cameras, raysampler, raymarcher, field: Callable, chunk_siz
     """
     check_ray_memory(ctx, "raysampler", raysampler, cameras, bytes_per_point, chunk_size,
                      what=f"rendering {field_name}")
-    with torch.set_grad_enabled(torch.is_grad_enabled() and ctx.in_loop):
+    return march(cameras, raysampler, raymarcher, field, chunk_size, torch.is_grad_enabled() and ctx.in_loop,
+                 ctx.check_cancelled, **kwargs)
+
+
+def march(cameras, raysampler, raymarcher, field: Callable, chunk_size: int, grad: bool,
+          between: Callable | None = None, **kwargs: Any) -> tuple[torch.Tensor, RayBundle]:
+    """``render_rays`` without its checks: sample, evaluate ``field`` (in chunks of rays), raymarch, with
+    gradients only when ``grad``; ``between`` runs between chunks. Exported scripts call this."""
+    with torch.set_grad_enabled(grad):
         if chunk_size <= 0:
             images, bundle = _ImplicitRenderer(raysampler, raymarcher)(cameras=cameras, volumetric_function=field,
                                                                       **kwargs)
@@ -304,12 +377,30 @@ def render_rays(ctx, cameras, raysampler, raymarcher, field: Callable, chunk_siz
         n = flat.origins.shape[1]
         parts = []
         for start in range(0, n, per_call):
-            ctx.check_cancelled()
+            if between is not None:
+                between()
             sub = _sub_bundle(flat, start, start + per_call)
             dens, feats = field(ray_bundle=sub, cameras=cameras, **kwargs)
             parts.append(raymarcher(rays_densities=dens, rays_features=feats, ray_bundle=sub))
         images = torch.cat(parts, dim=1)
         return _image_output(images, bundle), bundle
+
+
+def _rays_export(x, field: str) -> dict:
+    """A ray renderer in a script: ``march`` (copied) over ``field``, then its four outputs."""
+    images, bundle = x.out("images"), x.out("ray_bundle")
+    grad = "True" if x.mode == "loop" else "False"
+    x.line(f"{images}, {bundle} = {x.helper(march)}({x.inputs['cameras']}, {x.inputs['raysampler']}, "
+           f"{x.inputs['raymarcher']}, {field}, {x.params['chunk_size']}, grad={grad})")
+    return {"images": images, "rgb": f"{images}[..., :-1]", "silhouettes": f"{images}[..., -1:]",
+            "ray_bundle": bundle}
+
+
+def _volume_renderer_export(x) -> dict:
+    field = x.name("field")
+    vols = f"{x.helper(shared_volumes)}({x.inputs['volumes']}, len({x.inputs['cameras']}))"
+    x.line(f"{field} = {x.helper(VolumeField)}({vols}, {x.params['sample_mode']})")
+    return _rays_export(x, field)
 
 
 def renderer_outputs(images: torch.Tensor, bundle: RayBundle) -> dict:
@@ -335,6 +426,7 @@ _CHUNK = Int("chunk_size", 0, "evaluate at most this many rays at once (0: all; 
     params=[Choice("sample_mode", "bilinear", "interpolation between voxels", choices=("bilinear", "nearest")),
             _CHUNK],
     outputs=_RENDER_OUTPUTS,
+    export=_volume_renderer_export,
 )
 def VolumeRenderer(ctx, cameras, volumes, raysampler, raymarcher, sample_mode, chunk_size):
     """Render voxel grids from a batch of cameras: sample rays, read the volume along them, raymarch
@@ -359,6 +451,7 @@ def VolumeRenderer(ctx, cameras, volumes, raysampler, raymarcher, sample_mode, c
             Input("raysampler", "Raysampler"), Input("raymarcher", "Raymarcher")],
     params=[_CHUNK],
     outputs=_RENDER_OUTPUTS,
+    export=lambda x: _rays_export(x, x.inputs['function']),
 )
 def ImplicitRenderer(ctx, cameras, function, raysampler, raymarcher, chunk_size):
     """Render an implicit function (a field of densities and colours) from a batch of cameras

@@ -23,8 +23,35 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
     return array[..., 0] if array.shape[-1] == 1 else array
 
 
+def save_png(images: torch.Tensor, path, cols: int = 0) -> None:
+    """Write a (B, H, W, C) batch as one PNG grid (what SaveImage and the preview dumps write)."""
+    Image.fromarray(to_uint8(grid(images, cols)[0])).save(path)
+
+
+def rgb_unless(images: torch.Tensor, alpha: bool) -> torch.Tensor:
+    """The images as RGB unless ``alpha`` keeps their alpha channel (the tutorials plot RGB)."""
+    return to_channels(images, 3) if not alpha and images.shape[-1] == 4 else images
+
+
+def _save_image_export(x) -> None:
+    """One grid PNG, or numbered PNGs, written with the node's own helpers (so the pixels are the same)."""
+    p, images = x.params, x.name("images")
+    x.line(f"{images} = {x.helper(rgb_unless, needs=(to_channels,))}({x.inputs['images']}, {p['alpha']})")
+    if x.fixed("mode") == "grid":
+        save = x.helper(save_png, imports=("from PIL import Image",), needs=(to_channels, grid, to_uint8))
+        x.line(f"{save}({images}, {x.output_path(p['filename'])}, {p['cols']})")
+        return
+    x.imports("import os", "from PIL import Image")
+    stem, ext = x.name("stem"), x.name("ext")
+    name = f'f"{{{stem}}}_{{k:03d}}{{{ext}}}"'
+    x.line(f"{stem}, {ext} = os.path.splitext({p['filename']})",
+           f"for k in range({images}.shape[0]):",
+           f"    Image.fromarray({x.helper(to_uint8)}({images}[k])).save({x.output_path(name)})")
+
+
 @node(
     category="save",
+    export=_save_image_export,
     inputs=[Input("images", "Images")],
     params=[
         File("filename", "render.png", "PNG path inside the output folder", extensions=(".png",), must_exist=False),
@@ -37,10 +64,9 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
 def SaveImage(ctx, images, filename, mode, cols, alpha):
     """Write images as PNG: a batch as one grid, or as numbered files."""
     check_images(ctx, "images", images)
-    if not alpha and images.shape[-1] == 4:
-        images = to_channels(images, 3)
+    images = rgb_unless(images, alpha)
     if mode == "grid":
-        Image.fromarray(to_uint8(grid(images, cols)[0])).save(ctx.output_path(filename))
+        save_png(images, ctx.output_path(filename), cols)
     else:
         stem = Path(filename)
         for i in range(images.shape[0]):
@@ -58,6 +84,7 @@ def SaveImage(ctx, images, filename, mode, cols, alpha):
         Float("fps", 10.0, "frames per second", min=0.1, max=100.0),
         Bool("loop", True, "repeat forever"),
     ],
+    export=lambda x: _save_animation_export(x),
 )
 def SaveAnimation(ctx, images, filename, fps, loop):
     """Write a batch of frames as an animated GIF (e.g. a turntable or a training progression)."""
@@ -67,6 +94,43 @@ def SaveAnimation(ctx, images, filename, fps, loop):
     frames[0].save(ctx.output_path(filename), save_all=True, append_images=frames[1:],
                    duration=max(1, round(1000 / fps)), **kwargs)
     ctx.preview_image(images[:1])
+
+
+def _save_animation_export(x) -> None:
+    x.imports("from PIL import Image")
+    p, frames = x.params, x.name("frames")
+    x.line(f"{frames} = [Image.fromarray({x.helper(to_uint8)}({x.helper(to_channels)}(f[None], 3)[0])) "
+           f"for f in {x.inputs['images']}]",
+           f"{frames}[0].save({x.output_path(p['filename'])}, save_all=True, append_images={frames}[1:],",
+           f"    duration=max(1, round(1000 / {p['fps']})), **({{'loop': 0}} if {p['loop']} else {{}}))")
+
+
+def _save_mesh_export(x) -> None:
+    """The first mesh, detached: OBJ (with its UV texture), PLY or GLB, by the file name's extension."""
+    first, path, p = x.name("first"), x.name("path"), x.params
+    x.line(f"{path} = {x.output_path(p['filename'])}", f"{first} = {x.inputs['mesh']}[0].detach()")
+    ext = Path(x.values["filename"]).suffix.lower()
+    if ext == ".obj":
+        x.imports("from pytorch3d.io import save_obj", "from pytorch3d.renderer import TexturesUV")
+        tex = x.name("tex")
+        x.line(f"{tex} = {first}.textures",
+               f"if isinstance({tex}, TexturesUV):",
+               f"    save_obj({path}, {first}.verts_packed(), {first}.faces_packed(), "
+               f"verts_uvs={tex}.verts_uvs_list()[0],",
+               f"             faces_uvs={tex}.faces_uvs_list()[0], "
+               f"texture_map={tex}.maps_padded()[0].detach().clamp(0, 1))",
+               "else:",
+               f"    save_obj({path}, {first}.verts_packed(), {first}.faces_packed())")
+    elif ext == ".ply":
+        x.imports("from pytorch3d.io import IO")
+        x.line(f"IO().save_mesh({first}, {path})")
+    else:
+        x.line(f"{x.helper(_save_glb)}({path}, {first})")
+
+
+def _save_points_export(x) -> None:
+    x.imports("from pytorch3d.io import IO")
+    x.line(f"IO().save_pointcloud({x.inputs['points']}[0].detach(), {x.output_path(x.params['filename'])})")
 
 
 def _save_glb(path: Path, mesh) -> None:
@@ -101,6 +165,7 @@ def _save_glb(path: Path, mesh) -> None:
     inputs=[Input("mesh", "Meshes", "the first mesh of the batch is written")],
     params=[File("filename", "mesh.obj", "OBJ (with UV texture when it has one), PLY or GLB, inside the output "
                                          "folder", extensions=(".obj", ".ply", ".glb"), must_exist=False)],
+    export=lambda x: _save_mesh_export(x),
 )
 def SaveMesh(ctx, mesh, filename):
     """Write the first mesh of a batch to OBJ, PLY or GLB (UV texture kept in OBJ and GLB, vertex colours in PLY and
@@ -131,6 +196,7 @@ def SaveMesh(ctx, mesh, filename):
     inputs=[Input("points", "Pointclouds", "the first cloud of the batch is written")],
     params=[File("filename", "points.ply", "PLY inside the output folder", extensions=(".ply",),
                  must_exist=False)],
+    export=lambda x: _save_points_export(x),
 )
 def SavePointcloud(ctx, points, filename):
     """Write the first point cloud of a batch to PLY (colours kept)."""
@@ -140,11 +206,23 @@ def SavePointcloud(ctx, points, filename):
     ctx.preview_points(points[0])
 
 
+def _save_tensor_export(x) -> None:
+    """``torch.save`` (or ``np.save`` for a .npy name) of the detached tensor on the CPU."""
+    path = x.output_path(x.params["filename"])
+    value = f"{x.inputs['tensor']}.detach().cpu()"
+    if Path(x.values["filename"]).suffix.lower() == ".npy":
+        x.imports("import numpy as np")
+        x.line(f"np.save({path}, {value}.numpy())")
+    else:
+        x.line(f"torch.save({value}, {path})")
+
+
 @node(
     category="save",
     inputs=[Input("tensor", "Tensor", "the tensor to write (e.g. a trained camera position)")],
     params=[File("filename", "tensor.pt", "output file in the run's folder: .pt (torch) or .npy (NumPy)",
                  extensions=(".pt", ".npy"), must_exist=False)],
+    export=lambda x: _save_tensor_export(x),
 )
 def SaveTensor(ctx, tensor, filename):
     """Write a tensor to the run's output folder as ``.pt`` (``torch.load``) or ``.npy`` (``numpy.load``).

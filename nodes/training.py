@@ -14,8 +14,56 @@ def _optimize_checks(p: dict) -> list[tuple[str, str]]:
     return problems
 
 
+def _optimize_export(x) -> dict:
+    """The training loop written out: seed, learnable tensors, optimizer with one parameter group per learnable
+    node, then per iteration the dynamic nodes, the weighted losses, zero_grad/backward/step, the lr decay,
+    a tqdm line with the loss terms, the preview dumps and the early stop (the node's own loop, step by step)."""
+    loop, p = x.loop, x.params
+    x.skip("preview_every")  # the editor's preview rate; the script has --preview-every
+    x.imports("from tqdm import tqdm")
+    hist = loop.history
+    groups = ", ".join(f"{{'params': [{', '.join(params)}]}}" for _, params in loop.groups)
+    make = [f"params = [{groups}]  # one group per learnable node: " + ", ".join(n for n, _ in loop.groups),
+            f"if {p['optimizer']} == 'adam':",
+            f"    optimizer = torch.optim.Adam(params, lr={p['lr']})",
+            "else:",
+            f"    optimizer = torch.optim.SGD(params, lr={p['lr']}, momentum={p['momentum']})"]
+    x.line(f"torch.manual_seed({p['seed']})", *loop.init)
+    x.line(*(f"{var}.requires_grad_(False)  # not trained by this stage" for var in loop.frozen))
+    if not loop.lazy:
+        x.line(*make)
+    x.line(f"decay_step = int({p['decay_at']} * {p['iterations']}) if {p['decay_at']} is not None else None",
+           f"{hist} = {{{', '.join(repr(k) + ': []' for k in ['total', *loop.terms])}}}",
+           f"bar = tqdm(range({p['iterations']}), desc={x.node_id!r})",
+           "for i in bar:")
+    x.line(*loop.indented(loop.body, 1))
+    x.line("",
+           f"    loss = {loop.loss.total}",
+           f"    {hist}['total'].append(loss.item())",
+           *(f"    {hist}[{name!r}].append({var}.item())" for name, var in loop.loss.terms.items()))
+    if loop.lazy:  # the learnables exist once the first iteration has made them
+        x.line("    if i == 0:", *loop.indented(make, 2))
+    x.line("    optimizer.zero_grad()",
+           "    loss.backward()",
+           "    optimizer.step()",
+           "    if decay_step is not None and i + 1 == decay_step:",
+           "        for group in optimizer.param_groups:",
+           f"            group['lr'] *= {p['decay_factor']}",
+           f"    bar.set_postfix({{k: f'{{v[-1]:.4g}}' for k, v in {hist}.items()}}, refresh=False)")
+    if loop.taps:
+        x.line("    if args.preview_every and (i + 1) % args.preview_every == 0:",
+               "        with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []):",
+               *loop.indented(loop.taps, 3))
+    x.line(f"    if {p['stop_below']} is not None and {hist}['total'][-1] < {p['stop_below']}:",
+           "        break",
+           "bar.close()")
+    x.line(*(f"{var}.requires_grad_(True)" for var in loop.frozen))
+    return {"history": hist, "final_loss": f"{hist}['total'][-1]", "done": "None"}
+
+
 @node(
     category="training",
+    export=_optimize_export,
     trainer=Trainer(loss="loss", done="done", train="train", after="after"),
     inputs=[
         Input("loss", "Loss", "one or more losses; their weighted sum is minimised", multiple=True),

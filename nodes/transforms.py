@@ -46,8 +46,48 @@ def rotation_matrix(representation: str, values: list[float], convention: str = 
     return v.reshape(1, 3, 3)
 
 
+def _rotate_export(x) -> str:
+    """``Rotate`` takes row-vector matrices: the transpose of the column-vector R the node is given."""
+    x.imports("from pytorch3d.transforms import Rotate")
+    p = x.params
+    R = x.inputs["R"]
+    if R is None:
+        R = x.name("R")
+        x.line(f"{R} = {x.helper(rotation_matrix)}({p['representation']}, {p['values']}, {p['convention']}, "
+               f"{p['degrees']}, device)")
+    return f"Rotate({R}.transpose(1, 2).to(device), device=device)"
+
+
+def _project_export(x) -> dict:
+    cams, p = x.inputs["cameras"], x.params
+    xyz = x.name("xyz")
+    x.line(f"{xyz} = {x.inputs['points']}.points_padded()" if x.inputs["points"] is not None else
+           f"{xyz} = {x.inputs['mesh']}.verts_padded()")
+    return {"view": f"{cams}.get_world_to_view_transform().transform_points({xyz})",
+            "ndc": f"{cams}.transform_points_ndc({xyz})",
+            "screen": f"{cams}.transform_points_screen({xyz}, image_size=(({p['image_size']}, {p['image_size']}),))"}
+
+
+def _exp_map_export(x) -> str:
+    x.imports("from pytorch3d.transforms import so3_exp_map")
+    log_rot = x.inputs["log_rot"]
+    if log_rot is None:
+        log_rot = f"torch.tensor([{x.params['value']}], dtype=torch.float32, device=device)"
+    return f"so3_exp_map({log_rot})"
+
+
+def _transform_points_export(x) -> str:
+    points, t, normals = x.inputs["points"], x.name("t"), x.name("normals")
+    x.line(f"{t} = {x.inputs['transform']}.to({points}.device)",
+           f"{normals} = {points}.normals_padded()",
+           f"if {normals} is not None:",
+           f"    {normals} = torch.nn.functional.normalize({t}.transform_normals({normals}), dim=-1)")
+    return f"{points}.update_padded({t}.transform_points({points}.points_padded()), {normals})"
+
+
 @node(
     category="transforms",
+    export="from pytorch3d.transforms import Translate\n{out} = Translate(*{xyz}, device=device)",
     params=[Vec3("xyz", (0.0, 0.0, 0.0), "offset along x, y, z")],
     outputs=[Output("transform", "Transform")],
 )
@@ -60,6 +100,7 @@ def Translate(ctx, xyz):
 
 @node(
     category="transforms",
+    export="from pytorch3d.transforms import Scale\n{out} = Scale(*{xyz}, device=device)",
     params=[Vec3("xyz", (1.0, 1.0, 1.0), "scale factor along x, y, z")],
     outputs=[Output("transform", "Transform")],
 )
@@ -83,6 +124,7 @@ def Scale(ctx, xyz):
     ],
     outputs=[Output("transform", "Transform")],
     checks=_rotate_checks,
+    export=_rotate_export,
 )
 def Rotate(ctx, R, representation, values, convention, degrees):
     """Rotate points about the origin, by axis-angle, quaternion, Euler angles, a matrix, or an R input."""
@@ -102,6 +144,7 @@ def Rotate(ctx, R, representation, values, convention, degrees):
     category="transforms",
     inputs=[Input("transforms", "Transform", "applied in link order: the first link acts first", multiple=True)],
     outputs=[Output("transform", "Transform")],
+    export=lambda x: x.inputs['transforms'][0] if len(x.inputs['transforms']) == 1 else f"{x.inputs['transforms'][0]}.compose({', '.join(x.inputs['transforms'][1:])})",
 )
 def ComposeTransforms(ctx, transforms):
     """Chain transforms into one: the first connected acts first, then the next, and so on."""
@@ -120,6 +163,7 @@ def _check_batch(ctx, field: str, transform, batch: int) -> None:
     category="transforms",
     inputs=[Input("mesh", "Meshes"), Input("transform", "Transform", "one for all meshes, or one per mesh")],
     outputs=[Output("mesh", "Meshes")],
+    export="{out} = {mesh}.update_padded({transform}.to({mesh}.device).transform_points({mesh}.verts_padded()))",
 )
 def TransformMeshes(ctx, mesh, transform):
     """Apply a transform to every vertex of every mesh (textures and faces unchanged)."""
@@ -131,6 +175,7 @@ def TransformMeshes(ctx, mesh, transform):
     category="transforms",
     inputs=[Input("points", "Pointclouds"), Input("transform", "Transform", "one for all clouds, or one per cloud")],
     outputs=[Output("points", "Pointclouds")],
+    export=_transform_points_export,
 )
 def TransformPoints(ctx, points, transform):
     """Apply a transform to every point of every cloud (normals transformed and kept unit length; features kept)."""
@@ -147,6 +192,7 @@ def TransformPoints(ctx, points, transform):
     inputs=[Input("log_rot", "Tensor", "(N, 3) axis * angle vectors (radians); overrides `value`", optional=True)],
     params=[Vec3("value", (0.0, 0.0, 0.0), "axis * angle in radians, when no input is connected")],
     outputs=[Output("R", "Tensor", "(N, 3, 3) rotation matrices")],
+    export=lambda x: _exp_map_export(x),
 )
 def So3ExpMap(ctx, log_rot, value):
     """The exponential map of SO(3): axis-angle vectors -> rotation matrices (``so3_exp_map``)."""
@@ -163,6 +209,7 @@ def So3ExpMap(ctx, log_rot, value):
     category="transforms",
     inputs=[Input("R", "Tensor", "(N, 3, 3) rotation matrices")],
     outputs=[Output("log_rot", "Tensor", "(N, 3) axis * angle vectors (radians)")],
+    export="from pytorch3d.transforms import so3_log_map\n{out} = so3_log_map({R})",
 )
 def So3LogMap(ctx, R):
     """The logarithm map of SO(3): rotation matrices -> axis-angle vectors (``so3_log_map``)."""
@@ -189,6 +236,7 @@ def So3LogMap(ctx, R):
         Output("ndc", "Tensor", "(B, N, 3) normalised device coordinates: x, y in [-1, 1] inside the image"),
         Output("screen", "Tensor", "(B, N, 3) pixel coordinates (x right, y down) and depth"),
     ],
+    export=_project_export,
 )
 def ProjectPoints(ctx, cameras, points, mesh, image_size):
     """World points seen by a camera, in view, NDC and screen coordinates (PyTorch3D's conventions)."""

@@ -14,7 +14,7 @@ from pytorch3d.structures import Volumes as _Volumes
 from nodegraph.memory import ensure_fits
 from nodegraph.spec import Bool, Choice, Float, Floats, Input, Int, Output, Vec3, node
 
-from ._rays import VolumeField, match_batch
+from ._rays import VolumeField, match_batch, shared_volumes
 
 MAX_RESOLUTION = 2048
 
@@ -38,6 +38,14 @@ def _grid_list(ctx, field: str, tensors: list[torch.Tensor]) -> list[torch.Tenso
     return [g.to(ctx.device, torch.float32) for g in grids]
 
 
+def as_grids(tensors: list[torch.Tensor], device) -> list[torch.Tensor]:
+    """``_grid_list`` without its checks: (B, C, D, H, W), (C, D, H, W) or (D, H, W) tensors as (C, D, H, W) grids."""
+    grids: list[torch.Tensor] = []
+    for t in tensors:
+        grids += list(t.unbind(0)) if t.dim() == 5 else [t] if t.dim() == 4 else [t[None]]
+    return [g.to(device, torch.float32) for g in grids]
+
+
 def _batched(grids: list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
     """One (B, C, D, H, W) tensor when every grid has one size, else the list (a batch of mixed sizes)."""
     if len({tuple(g.shape) for g in grids}) == 1:
@@ -47,6 +55,57 @@ def _batched(grids: list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
 
 def _size(g: torch.Tensor) -> str:
     return "x".join(str(s) for s in g.shape[1:])
+
+
+# -------------------------------------------------------------------------------------------- export forms
+
+
+def _volumes_export(x) -> str:
+    """The grids as the node builds them: connected tensors, or new ones filled with the params' values."""
+    x.imports("from pytorch3d.structures import Volumes")
+    p, dens, feats = x.params, x.name("densities"), x.name("features")
+    if x.inputs["densities"]:
+        x.line(f"{dens} = {x.helper(as_grids)}([{', '.join(x.inputs['densities'])}], device)")
+    else:
+        sides = f"[int(r) for r in {p['resolution']}] * ({p['batch']} if len({p['resolution']}) == 1 else 1)"
+        x.line(f"{dens} = [torch.full((1, s, s, s), {p['density']}, device=device) for s in {sides}]")
+    if x.inputs["features"]:
+        x.line(f"{feats} = {x.helper(as_grids)}([{', '.join(x.inputs['features'])}], device)")
+    else:
+        x.line(f"{feats} = [torch.full(({p['feature_channels']}, *d.shape[1:]), {p['feature_value']}, "
+               f"device=device) for d in {dens}] if {p['feature_channels']} else None")
+    batched = x.helper(_batched)
+    return (f"Volumes(densities={batched}({dens}), features=None if {feats} is None else {batched}({feats}), "
+            f"voxel_size={p['voxel_size']}, volume_translation=tuple(-c for c in {p['center']}))")
+
+
+def _voxel_grid_export(x) -> str:
+    x.imports("from pytorch3d.structures import Volumes")
+    p = x.params
+    size = f"({p['resolution']},) * 3"
+    dens = x.param("log_densities", f"torch.full((1, *{size}), {p['init_density']}, device=device)")
+    cols = x.param("log_colors", f"torch.full(({p['channels']}, *{size}), {p['init_color']}, device=device)")
+    return (f"Volumes(densities=torch.sigmoid({dens})[None], features=torch.sigmoid({cols})[None], "
+            f"voxel_size={p['extent']} / {p['resolution']}, volume_translation=tuple(-c for c in {p['center']}))")
+
+
+def _volume_sampler_export(x) -> dict:
+    dens, feats = x.out("densities"), x.out("features")
+    vols = f"{x.helper(shared_volumes)}({x.inputs['volumes']}, {x.inputs['ray_bundle']}.origins.shape[0])"
+    x.line(f"{dens}, {feats} = {x.helper(VolumeField)}({vols}, {x.params['sample_mode']})({x.inputs['ray_bundle']})")
+    return {"densities": dens, "features": feats}
+
+
+def _add_points_export(x) -> str:
+    x.imports("from pytorch3d.ops import add_pointclouds_to_volumes")
+    p, out = x.params, x.out()
+    vols = f"{x.helper(shared_volumes)}({x.inputs['volumes']}, len({x.inputs['points']}))"
+    x.line(f"{out} = add_pointclouds_to_volumes(pointclouds={x.inputs['points']}, initial_volumes={vols}.clone(), "
+           f"mode={p['mode']}, min_weight={p['min_weight']})",
+           f"if {p['to_opacity']}:",
+           f"    {out} = {out}.update_padded((1.0 - torch.exp(-{p['density_scale']} * {out}.densities()))"
+           f".clamp(0.0, 1.0), {out}.features())")
+    return out
 
 
 # -------------------------------------------------------------------------------------------- nodes
@@ -75,6 +134,7 @@ def _size(g: torch.Tensor) -> str:
                                         "its negative)"),
     ],
     outputs=[Output("volumes", "Volumes")],
+    export=_volumes_export,
 )
 def Volumes(ctx, densities, features, resolution, batch, density, feature_channels, feature_value, voxel_size,
             center):
@@ -129,6 +189,7 @@ def _voxel_grid_memory(resolution: int, channels: int) -> int:
         Vec3("center", (0.0, 0.0, 0.0), "world position of the grid's centre"),
     ],
     outputs=[Output("volumes", "Volumes", "a batch of one volume; renderers share it across cameras")],
+    export=_voxel_grid_export,
 )
 def VoxelGrid(ctx, resolution, extent, channels, init_density, init_color, center):
     """A learnable voxel grid, as in PyTorch3D's "fit a volume" tutorial.
@@ -156,6 +217,7 @@ def VoxelGrid(ctx, resolution, extent, channels, init_density, init_color, cente
                                               "nearest", choices=("bilinear", "nearest"))],
     outputs=[Output("densities", "Tensor", "(B, ..., n_pts_per_ray, 1)"),
              Output("features", "Tensor", "(B, ..., n_pts_per_ray, C)")],
+    export=_volume_sampler_export,
 )
 def VolumeSampler(ctx, volumes, ray_bundle, sample_mode):
     """Read the volumes' densities and features at every point of every ray (PyTorch3D ``VolumeSampler``).
@@ -184,6 +246,7 @@ def VolumeSampler(ctx, volumes, ray_bundle, sample_mode):
     ],
     outputs=[Output("volumes", "Volumes")],
     aliases=("add_pointclouds_to_volumes",),
+    export=_add_points_export,
 )
 def AddPointcloudsToVolumes(ctx, points, volumes, mode, min_weight, to_opacity, density_scale):
     """Splat point clouds into voxel grids (PyTorch3D ``add_pointclouds_to_volumes``).
@@ -221,15 +284,21 @@ def AddPointcloudsToVolumes(ctx, points, volumes, mode, min_weight, to_opacity, 
     ],
     outputs=[Output("images", "Images", "(count, H, W, C): one image per slice; z and x slices have +y up, "
                                         "y slices rows along z")],
+    export=lambda x: f"{x.helper(slice_volume)}({x.inputs['volumes']}, {x.params['axis']}, {x.params['count']}, {x.params['show']}, {x.params['index']})",
 )
 def VolumeSlices(ctx, volumes, axis, count, show, index):
     """Cut a volume into evenly spaced slices and show them as images (a quick look inside a voxel grid)."""
     if index >= len(volumes):
         ctx.fail("index", f"the batch has {len(volumes)} volume(s)")
+    if show != "densities" and volumes.features() is None:
+        ctx.fail("show", "the volumes have no features; show densities")
+    return slice_volume(volumes, axis, count, show, index)
+
+
+def slice_volume(volumes, axis: str, count: int, show: str, index: int) -> torch.Tensor:
+    """``count`` evenly spaced slices of volume ``index`` as (N, H, W, C) images (VolumeSlices, unchecked)."""
     dens = volumes.densities_list()[index].detach()  # (1, D, H, W): D is z, H is y, W is x
     feats = volumes.features_list()[index].detach() if volumes.features() is not None else None
-    if show != "densities" and feats is None:
-        ctx.fail("show", "the volumes have no features; show densities")
     grid = dens if show == "densities" else feats[:3] * (dens if show == "premultiplied" else 1.0)
     if grid.shape[0] == 2:
         grid = grid[:1]

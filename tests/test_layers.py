@@ -29,6 +29,9 @@ LAYERS: list[set[str]] = [
     {"training"},                                                     # the loop a trainer drives
     {"executor"},                                                     # the executor
     {"history"},                                                      # runs remembered (reads its events)
+    {"export.context", "export.arguments"},                           # export: what a node's form sees ...
+    {"export.writer"},                                                # ... the walk that writes a script
+    {"export"},                                                       # ... and its entry point
     {"session"},                                                      # the faces: session, ...
     {"sweep"},                                                        # ... sweeps of sessions on Ray, ...
     {"server.protocol", "server.auth", "server.library", "server.element"},

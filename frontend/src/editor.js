@@ -11,6 +11,7 @@ import { Palette, QuickAdd } from "nodegraph-ui/palette.js";
 import { GroupBar, GroupDialog, GroupsMixin } from "nodegraph-ui/groups.js";
 import { RunsPanel } from "nodegraph-ui/runs.js";
 import { summaryLines } from "nodegraph-ui/summary.js";
+import { exportPython } from "nodegraph-ui/export.js";
 
 const IS_TYPING = (el) => el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.isContentEditable);
 
@@ -468,6 +469,10 @@ export default {
       a.click();
       a.remove();
     },
+    async exportPython() {
+      await this.syncNow();
+      try { await exportPython(this.api, this.meta.name); } catch (e) { this.notify(`Not exported: ${e.message}`, "error"); }
+    },
     async listFiles(exts) {
       const key = exts.join(",");
       const hit = this.fileCache[key];
@@ -672,6 +677,7 @@ export default {
             <q-item clickable v-close-popup @click="save"><q-item-section>Save</q-item-section><q-item-section side>Ctrl+S</q-item-section></q-item>
             <q-item clickable v-close-popup @click="saveAs"><q-item-section>Save as…</q-item-section></q-item>
             <q-item clickable v-close-popup @click="download"><q-item-section>Download .json</q-item-section></q-item>
+            <q-item clickable v-close-popup @click="exportPython"><q-item-section>Export as Python</q-item-section></q-item>
           </q-list>
         </q-menu>
       </q-btn>

@@ -185,6 +185,19 @@ def api_routes(workspace: Workspace, csrf: str = "") -> APIRouter:
                         headers={"Content-Disposition": f'attachment; filename="{name}.json"'})
 
 
+    @router.get("/api/export")
+    @guarded
+    async def export_script() -> Response:
+        """File > Export as Python: the working graph as a standalone script (a refusal names the node)."""
+        from nodegraph.export import export
+        from nodegraph.graph import from_json
+
+        graph = from_json(workspace.doc, base_dir=workspace.base_dir)
+        script = export(graph, workspace.registry)
+        name = "".join(c if c.isalnum() or c in "-_" else "_" for c in graph.name) or "graph"
+        return Response(script, media_type="text/x-python",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.py"'})
+
     @router.get("/api/files")
     @guarded
     async def files(ext: str = "") -> dict:

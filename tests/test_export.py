@@ -1,0 +1,309 @@
+"""Export: graph -> standalone script -> the same outputs as the executor.
+
+Each example graph runs twice at a tiny CPU size on one torch thread: in the executor, and as its exported
+script in a fresh interpreter where nodegraph cannot be imported (``python -S`` with only the venv's
+site-packages on the path, in a folder outside the checkout). Saved images must be equal bit for bit, saved
+tensors equal, loss values per iteration equal to 1e-6 relative. Every script compiles, passes ``ruff check``
+with the default rules and answers ``--help``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import nodegraph
+from nodegraph.errors import GraphError
+from nodegraph.export import ExportError
+from nodegraph.registry import default_registry
+
+ROOT = Path(__file__).resolve().parent.parent
+GRAPHS = ROOT / "graphs"
+SITE = sysconfig.get_paths()["purelib"]
+
+# graph -> the overrides that make it tiny (smaller than the CPU-sized forms CI runs, same code paths)
+EXAMPLES = {
+    "render_textured_cow": {"raster.image_size": 48},
+    "camera_pose_teapot": {"settings.image_size": 24, "settings.faces_per_pixel": 10, "optimize.iterations": 6,
+                           "optimize.stop_below": None},
+    "render_cow_batch": {"raster.image_size": 32},
+    "render_coloured_points": {"raster.image_size": 48, "sample.num_samples": 3000},
+    "lighting_and_shading": {"raster.image_size": 48},
+    "camera_pose_cow_textured": {"settings.image_size": 24, "settings.faces_per_pixel": 10,
+                                 "optimize.iterations": 4, "optimize.stop_below": None},
+    "deform_sphere_to_cow": {"sphere.level": 2, "optimize.iterations": 4, "src_points.num_samples": 300,
+                             "trg_points.num_samples": 300, "eval_src_points.num_samples": 300,
+                             "eval_trg_points.num_samples": 300},
+    "fit_mesh_to_pointcloud": {"sphere.level": 2, "optimize_regularised.iterations": 4,
+                               "optimize_chamfer_only.iterations": 4},
+    "fit_textured_mesh": {"sphere.level": 2, "target_settings.image_size": 16, "silhouette_settings.image_size": 16,
+                          "textured_settings.image_size": 16, "silhouette_settings.faces_per_pixel": 4,
+                          "textured_settings.faces_per_pixel": 4, "stage_silhouette.iterations": 3,
+                          "stage_textured.iterations": 3},
+    "volume_rendering_steps": {"raysampler.image_width": 16, "raysampler.image_height": 16,
+                               "raysampler.n_pts_per_ray": 16, "volumes.resolution": [16]},
+    "implicit_surfaces": {"raysampler.image_width": 16, "raysampler.image_height": 16, "raysampler.n_pts_per_ray": 16,
+                          "turntable.n_frames": 2, "render_turntable.chunk_size": 100},
+    "pointcloud_to_volume": {"points.num_samples": 2000, "volume.resolution": [16], "volume.voxel_size": 0.15,
+                             "views.num_views": 2, "views.image_size": 16, "views.silhouette": "hard",
+                             "raysampler.image_width": 16, "raysampler.image_height": 16,
+                             "raysampler.n_pts_per_ray": 16, "turntable.n_frames": 2},
+    "fit_textured_volume": {"views.num_views": 4, "views.image_size": 16, "views.silhouette": "hard",
+                            "heldout.image_size": 16, "heldout.silhouette": "hard", "heldout.num_views": 2,
+                            "raysampler.image_width": 16, "raysampler.image_height": 16,
+                            "raysampler.n_pts_per_ray": 12, "volume.resolution": 12, "batch.batch_size": 2,
+                            "optimize.iterations": 3, "turntable.n_frames": 2},
+    "transforms": {},
+    "smpl_pose_and_render": {"raster.image_size": 32, "project.image_size": 32},
+    "smplify_fit_keypoints": {"raster.image_size": 32, "stage1.iterations": 3, "stage2.iterations": 3},
+    "fit_simple_nerf": {"views.num_views": 4, "views.image_size": 16, "views.silhouette": "hard",
+                        "heldout.image_size": 8, "heldout.silhouette": "hard", "heldout.num_views": 2,
+                        "raysampler.n_rays_per_image": 32, "raysampler.n_pts_per_ray": 8,
+                        "nerf.n_hidden_neurons": 16, "nerf.n_harmonic_functions": 4, "batch.batch_size": 2,
+                        "optimize.iterations": 3, "preview_raysampler.image_width": 8,
+                        "preview_raysampler.image_height": 8, "preview_raysampler.n_pts_per_ray": 8,
+                        "eval_raysampler.image_width": 8, "eval_raysampler.image_height": 8,
+                        "eval_raysampler.n_pts_per_ray": 8, "turntable.n_frames": 2},
+}
+
+
+def transforms_graph():
+    """The transforms nodes (no example graph uses them all): a moved cow rendered, projected points, SO(3)."""
+    s = nodegraph.new(name="transforms", base_dir=GRAPHS)
+    s.add_node("LoadMesh", "cow", file="assets/cow_mesh/cow.obj")
+    s.add_node("Rotate", "turn", representation="euler", values=[10.0, 30.0, 0.0])
+    s.add_node("Translate", "lift", xyz=[0.0, 0.1, 0.0])
+    s.add_node("Scale", "shrink", xyz=[0.8, 0.8, 0.8])
+    s.add_node("ComposeTransforms", "moves")
+    for t in ("turn", "lift", "shrink"):
+        s.connect(t, "transform", "moves", "transforms")
+    s.add_node("TransformMeshes", "moved")
+    s.connect("cow", "mesh", "moved", "mesh")
+    s.connect("moves", "transform", "moved", "transform")
+    s.add_node("LookAtViewTransform", "view")
+    s.add_node("FoVPerspectiveCameras", "camera")
+    s.connect("view", "R", "camera", "R")
+    s.connect("view", "T", "camera", "T")
+    s.add_node("RasterizationSettings", "raster", image_size=32)
+    s.add_node("MeshRasterizer", "rasterizer")
+    s.connect("camera", "cameras", "rasterizer", "cameras")
+    s.connect("raster", "settings", "rasterizer", "settings")
+    s.add_node("HardFlatShader", "shader")
+    s.connect("camera", "cameras", "shader", "cameras")
+    s.add_node("MeshRenderer", "render")
+    for a, b, c in (("rasterizer", "rasterizer", "rasterizer"), ("shader", "shader", "shader"),
+                    ("moved", "mesh", "meshes")):
+        s.connect(a, b, "render", c)
+    s.add_node("SaveImage", "save", filename="moved.png")
+    s.connect("render", "images", "save", "images")
+    s.add_node("SamplePoints", "points", num_samples=200)
+    s.connect("cow", "mesh", "points", "mesh")
+    s.add_node("TransformPoints", "moved_points")
+    s.connect("points", "points", "moved_points", "points")
+    s.connect("moves", "transform", "moved_points", "transform")
+    s.add_node("ProjectPoints", "project", image_size=32)
+    s.connect("camera", "cameras", "project", "cameras")
+    s.connect("moved_points", "points", "project", "points")
+    s.add_node("SaveTensor", "save_screen", filename="screen.pt")
+    s.connect("project", "screen", "save_screen", "tensor")
+    s.add_node("So3LogMap", "log")
+    s.connect("view", "R", "log", "R")
+    s.add_node("So3ExpMap", "exp")
+    s.connect("log", "log_rot", "exp", "log_rot")
+    s.add_node("SaveTensor", "save_R", filename="R.pt")
+    s.connect("exp", "R", "save_R", "tensor")
+    return s
+
+
+def volume_steps_graph():
+    """volume_rendering_steps saves nothing (it shows shapes): here its ray points and raymarched images are
+    saved, so there is something to compare."""
+    s = nodegraph.load(GRAPHS / "volume_rendering_steps.json")
+    s.add_node("SaveTensor", "save_points", filename="ray_points.pt")
+    s.connect("ray_points", "points", "save_points", "tensor")
+    s.add_node("SaveImage", "save_images", filename="marched.png", alpha=True)
+    s.connect("image_features", "images", "save_images", "images")
+    return s
+
+
+BUILT = {"transforms": transforms_graph, "volume_rendering_steps": volume_steps_graph}
+
+
+def session_of(name: str):
+    return BUILT[name]() if name in BUILT else nodegraph.load(GRAPHS / f"{name}.json")
+
+
+def isolated_env() -> dict:
+    """The environment of a user who has torch and pytorch3d but not nodegraph: no site hooks (the editable
+    install's finder is one), only site-packages on the path, one thread."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": SITE, "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1", "HOME": os.environ.get("HOME", "/tmp")}
+
+
+def run_isolated(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-S", *args], cwd=cwd, env=isolated_env(), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def run_executor(name: str, overrides: dict, out: Path) -> dict:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return session_of(name).run(device="cpu", overrides=overrides, out_dir=out)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def files_under(folder: Path) -> dict[str, Path]:
+    return {str(p.relative_to(folder)): p for p in folder.rglob("*") if p.is_file()}
+
+
+def test_the_isolated_interpreter_cannot_import_nodegraph(tmp_path):
+    done = run_isolated(["-c", "import torch, pytorch3d\ntry:\n    import nodegraph\nexcept ImportError:\n"
+                               "    print('absent')\nelse:\n    print('present')"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "absent"
+
+
+RUN_ALL = """
+import json, runpy, sys, time, traceback
+report = {}
+for job in json.loads(sys.argv[1]):
+    sys.argv = job["argv"]
+    started = time.perf_counter()
+    try:
+        runpy.run_path(job["argv"][0], run_name="__main__")
+        report[job["name"]] = {"ok": True, "seconds": time.perf_counter() - started}
+    except BaseException:
+        report[job["name"]] = {"ok": False, "error": traceback.format_exc()[-3000:]}
+with open(job["report"], "w") as f:
+    json.dump(report, f)
+"""
+
+
+@pytest.fixture(scope="module")
+def scripts(tmp_path_factory) -> Path:
+    """Every example exported (with its tiny overrides) and run, all in one fresh interpreter without
+    nodegraph (importing torch and pytorch3d once, not once per script)."""
+    folder = tmp_path_factory.mktemp("exported")
+    jobs, export_seconds = [], {}
+    for name, overrides in EXAMPLES.items():
+        started = time.perf_counter()
+        text = session_of(name).export(overrides=overrides)
+        export_seconds[name] = time.perf_counter() - started
+        path = folder / f"{name}.py"
+        path.write_text(text)
+        jobs.append({"name": name, "report": str(folder / "report.json"),
+                     "argv": [str(path), "--device", "cpu", "--out", str(folder / name / "out"),
+                              "--history", str(folder / name / "history.json")]})
+        (folder / name).mkdir()
+    done = run_isolated(["-c", RUN_ALL, json.dumps(jobs)], folder, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (folder / "export_seconds.json").write_text(json.dumps(export_seconds))
+    return folder
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_an_exported_example_reproduces_the_executor(name, scripts, tmp_path):
+    report = json.loads((scripts / "report.json").read_text())[name]
+    assert report["ok"], report.get("error")
+    seconds = json.loads((scripts / "export_seconds.json").read_text())[name]
+    assert seconds < 5, f"export took {seconds:.2f} s"
+    script = (scripts / f"{name}.py").read_text()
+    assert not re.search(r"^\s*(import|from)\s+nodegraph", script, re.M), "the script imports nodegraph"
+    ours, theirs = tmp_path / "executor", scripts / name / "out"
+    results = run_executor(name, EXAMPLES[name], ours)
+
+    wanted, got = files_under(ours), files_under(theirs)
+    assert sorted(wanted) == sorted(got) and wanted
+    for rel, p in wanted.items():
+        if p.suffix == ".png":
+            a, b = np.asarray(Image.open(p)), np.asarray(Image.open(got[rel]))
+            assert a.shape == b.shape and np.array_equal(a, b), f"{rel}: {np.abs(a.astype(int) - b).max()} apart"
+        elif p.suffix == ".pt":
+            assert torch.equal(torch.load(p), torch.load(got[rel])), rel
+        else:
+            assert p.read_bytes() == got[rel].read_bytes(), rel
+
+    trainers = [n for n, out in results.items() if "history" in out]
+    if trainers:
+        history = json.loads((scripts / name / "history.json").read_text())
+        assert sorted(history) == sorted(trainers)
+        for trainer in trainers:
+            expected = results[trainer]["history"].series
+            assert sorted(history[trainer]) == sorted(expected)
+            for term, values in expected.items():
+                assert len(history[trainer][term]) == len(values), term
+                np.testing.assert_allclose(history[trainer][term], values, rtol=1e-6, err_msg=term)
+
+
+HELP_ALL = """
+import runpy, sys
+for path in sys.argv[1:]:
+    sys.argv = [path, "--help"]
+    try:
+        runpy.run_path(path, run_name="__main__")
+    except SystemExit as exc:
+        assert exc.code == 0, (path, exc.code)
+    else:
+        raise AssertionError(path + " did not stop at --help")
+"""
+
+
+def test_every_exportable_example_passes_ruff_and_answers_help(tmp_path):
+    """Every example graph whose nodes all have export forms: one ruff run, one interpreter for --help."""
+    scripts = []
+    for graph in sorted(GRAPHS.glob("*.json")):
+        try:
+            text = nodegraph.load(graph).export()
+        except ExportError:
+            continue
+        scripts.append(tmp_path / f"{graph.stem}.py")
+        scripts[-1].write_text(text)
+        compile(text, str(scripts[-1]), "exec")
+    assert {p.stem for p in scripts} >= set(EXAMPLES) - set(BUILT)
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache", *map(str, scripts)],
+                          capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout[-4000:]
+    done = run_isolated(["-c", HELP_ALL, *map(str, scripts)], tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("usage: ") == len(scripts) and done.stdout.count("--preview-every") >= len(scripts)
+
+
+def test_every_param_is_an_argument_with_the_graph_default(tmp_path):
+    session = nodegraph.load(GRAPHS / "render_textured_cow.json")
+    script = session.export(overrides={"raster.image_size": 77})
+    assert "'--raster-image-size', dest='raster_image_size', type=int, default=77" in script
+    assert "help='output images are image_size x image_size pixels'" in script
+    assert session.graph.nodes["raster"].params["image_size"] == 512  # the session's graph is not changed
+
+
+def test_a_node_without_an_export_form_is_refused_by_name(tmp_path):
+    from tests import toy_nodes
+
+    registry = default_registry().with_modules(toy_nodes)
+    session = nodegraph.new(registry=registry, base_dir=tmp_path)
+    session.add_node("ToyConst", "mystery")
+    session.add_node("SaveTensor", "save")
+    session.connect("mystery", "out", "save", "tensor")
+    with pytest.raises(ExportError) as err:
+        session.export()
+    assert [p.node for p in err.value.problems] == ["mystery"]
+    assert "ToyConst has no export form" in str(err.value)
+    assert isinstance(err.value, GraphError)
+
+
+def test_every_node_of_the_library_has_an_export_form():
+    """The catalogue: a new node must come with its export form (docs/export.md)."""
+    missing = sorted(s.name for s in default_registry() if s.export is None)
+    assert missing == []
