@@ -25,14 +25,14 @@ export const annotationsMixin = {
       this.meta = { ...this.meta, ui };
       this.commit(`ui.${key}`);
     },
-    addNote(kind, at) {
+    addNote(kind, at, ids = null) {
       if (kind === "comment") {
         const id = nextId(this.comments, "comment");
         this.setMetaUi("comments", [...this.comments, { id, text: "comment", pos: [Math.round(at.x), Math.round(at.y)] }]);
         return id;
       }
       // a frame around the selected nodes, else an empty one at `at`
-      const sel = this.flow.getSelectedNodes.value;
+      const sel = ids ? this.flow.nodes.value.filter((n) => ids.includes(n.id)) : this.flow.getSelectedNodes.value;
       let box = { x: at.x, y: at.y, w: 400, h: 260 };
       if (sel.length) {
         const xs = sel.map((n) => n.position.x), ys = sel.map((n) => n.position.y);

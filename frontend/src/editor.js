@@ -128,7 +128,7 @@ export default {
                  :snap-to-grid="false" :default-edge-options="{type: 'default'}" :elevate-edges-on-select="true"
                  @connect="onConnect" @connect-start="onConnectStart" @connect-end="onConnectEnd" @node-drag-stop="onDragStop"
                  @pane-context-menu="onPaneMenu" @node-context-menu="onNodeMenu" @edge-context-menu="onEdgeMenu"
-                 @selection-change="onSelection" @nodes-initialized="afterLayout" @move-end="onMoveEnd" @nodes-change="onSelection" class="ng-flow">
+                 @selection-change="onSelection" @nodes-initialized="afterLayout" @move-end="onMoveEnd" @nodes-change="onNodesChange" class="ng-flow">
           <template #zoom-pane><Annotations :ed="this"/></template>
           <MiniMap v-if="showMap" pannable zoomable :node-color="n => color(catalogue.spec(n.data.type)?.category || '?')"
                    mask-color="rgba(10,12,18,0.7)" class="ng-minimap"/>

@@ -28,6 +28,7 @@ function builtIn(kind, t, ed) {
       { label: "Duplicate", key: "duplicate", hint: "Ctrl+D", action: () => ed.duplicate(ids) },
       { label: "Copy", key: "copy", hint: "Ctrl+C", action: () => ed.copy(ids) },
       { label: "Disconnect", key: "disconnect", action: () => ed.disconnect(ids) },
+      { label: "Frame these nodes", key: "frame", action: () => ed.addNote("frame", t.at, ids) },
       { label: ids.length > 1 ? `Delete ${ids.length} nodes` : "Delete", key: "delete", hint: "Del", action: () => ed.deleteNodes(ids) },
     ];
   }

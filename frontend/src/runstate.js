@@ -25,10 +25,12 @@ export function reduceRun(s, e, now = 0) {
       return { ...s, nodes, running: !!e.running, outDir: e.out_dir || s.outDir };
     }
     case "run_requested":
-      return { ...s, info: "starting…", detail: "", ok: null };
+      return { ...s, info: "starting…", detail: "", ok: null, requested: s.finished };
     case "run_refused":
       return { ...s, info: `not started: ${e.message}`, detail: e.detail || e.message, ok: false };
     case "run_accepted":
+      // the run may have started and finished before the answer came: then its result stays shown
+      if (s.finished !== s.requested) return { ...s, outDir: e.out_dir || s.outDir };
       return { ...s, outDir: e.out_dir || s.outDir, ok: null, detail: "",
                info: e.targets ? `running up to ${e.targets.join(", ")}…` : "running…" };
     case "edited": {  // params or links changed: what ran downstream no longer shows the current graph

@@ -46,7 +46,7 @@ export const Toolbar = {
         <span v-if="ed.dirty" class="ng-dirty" title="unsaved changes (autosaved in the workspace)">●</span>
         <span class="ng-dim ng-path" data-role="doc-path">{{ ed.collection === 'examples' ? 'example · ' + ed.path : (ed.path || 'not saved') }}</span>
         <span v-if="ed.meta.description" class="ng-desc-btn" data-role="description" :title="ed.meta.description"
-              @click="ed.showDescription = !ed.showDescription" aria-label="Graph description">ⓘ</span>
+              @click="ed.showDescription = !ed.showDescription" aria-label="Graph description">i</span>
       </div>
       <div class="ng-spacer"></div>
       <span class="ng-runinfo" :class="{'ng-ok': ed.runOk === true, 'ng-fail': ed.runOk === false && !ed.running}"

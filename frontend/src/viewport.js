@@ -33,6 +33,25 @@ export function spreadBoxes(items, gap = 18) {
   return moved;
 }
 
+/** Boxes that a grown box now covers move down below it, and so on down the canvas; returns {id: y}. */
+export function pushBelow(items, grownIds, gap = 18) {
+  const byId = Object.fromEntries(items.map((b) => [b.id, { ...b }]));
+  const moved = {};
+  const queue = [...grownIds].filter((id) => byId[id]);
+  for (let guard = 0; queue.length && guard < 10 * items.length; guard++) {
+    const g = byId[queue.shift()];
+    for (const b of Object.values(byId)) {
+      if (b === g || b.y < g.y) continue;  // only what lies below the grown node's top
+      if (b.x < g.x + g.w && b.x + b.w > g.x && b.y < g.y + g.h + gap) {
+        b.y = g.y + g.h + gap;
+        moved[b.id] = b.y;
+        queue.push(b.id);
+      }
+    }
+  }
+  return moved;
+}
+
 export const viewportMixin = {
   data() {
     return { zoom: 1 };
@@ -77,6 +96,29 @@ export const viewportMixin = {
       this.pendingLayout = false;
       if (this.spread()) this.history.stack[this.history.index] = JSON.stringify(this.doc());
       this.fitMeasured();
+    },
+    onNodesChange(changes) {
+      this.onSelection();
+      // A node that grows (a preview, a plot, an error arrives) must not cover the nodes below it: push them down.
+      const heights = this.drawnHeights || (this.drawnHeights = {});
+      const grown = [];
+      for (const c of changes) {
+        if (c.type !== "dimensions" || !c.dimensions) continue;
+        const before = heights[c.id];
+        heights[c.id] = c.dimensions.height;
+        if (before !== undefined && c.dimensions.height > before + 2) grown.push(c.id);
+      }
+      if (grown.length && !this.pendingLayout) this.$nextTick(() => this.reflow(grown));
+    },
+    reflow(grown, gap = 18) {
+      const nodes = this.flow.nodes.value.filter((n) => n.dimensions && n.dimensions.width);
+      const moved = pushBelow(nodes.map((n) => (
+        { id: n.id, x: n.position.x, y: n.position.y, w: n.dimensions.width, h: n.dimensions.height })), grown, gap);
+      if (!Object.keys(moved).length) return false;
+      for (const n of this.flow.nodes.value) if (n.id in moved) n.position = { x: n.position.x, y: moved[n.id] };
+      this.history.stack[this.history.index] = JSON.stringify(this.doc());  // a view fix, not an edit to undo
+      this.scheduleSync();
+      return true;
     },
     spread(gap = 18) {
       // Positions written by hand or by the CLI's auto layout do not know how tall a node is drawn: push
