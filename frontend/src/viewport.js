@@ -116,8 +116,8 @@ export const viewportMixin = {
         { id: n.id, x: n.position.x, y: n.position.y, w: n.dimensions.width, h: n.dimensions.height })), grown, gap);
       if (!Object.keys(moved).length) return false;
       for (const n of this.flow.nodes.value) if (n.id in moved) n.position = { x: n.position.x, y: moved[n.id] };
-      this.history.stack[this.history.index] = JSON.stringify(this.doc());  // a view fix, not an edit to undo
-      this.scheduleSync();
+      // a view fix, not an edit to undo; saved with the next edit (a reload reflows again as previews arrive)
+      this.history.stack[this.history.index] = JSON.stringify(this.doc());
       return true;
     },
     spread(gap = 18) {
