@@ -381,8 +381,18 @@ def test_frames_comments_and_reroutes_live_in_the_graphs_ui(page, server):
     assert node(page, "cow").bounding_box()["y"] > cow_box["y"] + 40
     right_click_link(page, "cow.mesh->render.meshes")
     page.locator(".ng-ctx [data-key=reroute]").click()
-    page.locator("[data-reroute=reroute1]").wait_for()
-    doc = doc_on_server(server, lambda d: "reroutes" in d.get("ui", {}))
+    dot = page.locator("[data-reroute=reroute1]")
+    dot.wait_for()
+    at = dot.bounding_box()
+    page.mouse.move(at["x"] + at["width"] / 2, at["y"] + at["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(at["x"] + at["width"] / 2, at["y"] + 120, steps=6)
+    page.mouse.up()
+    x, y = editor(page, "ed.reroutes[0].pos")
+    assert y > at["y"] - 200  # it moved with the pointer (flow units)
+    doc = doc_on_server(server, lambda d: d.get("ui", {}).get("reroutes", [{}])[0].get("pos") == [x, y])
+    drawn = page.locator(".vue-flow__edge[data-id='cow.mesh->render.meshes'] path.vue-flow__edge-path").get_attribute("d")
+    assert f"{x},{y}" in drawn  # the link is drawn through its reroute point
     ui = doc["ui"]
     assert ui["comments"][0]["text"] == "comment" and ui["frames"][0]["title"] == "frame"
     assert ui["reroutes"][0]["link"] == "cow.mesh->render.meshes"

@@ -32,6 +32,7 @@ export const docSyncMixin = {
       // twice (unmeasured, then measured), which was a third of the time to open a 200-node graph.
       this.pendingEdges = fit && edges.length ? edges : null;
       this.setEdgesTrusted(this.pendingEdges ? [] : edges);
+      if (!this.pendingEdges) this.$nextTick(() => this.applyRoutes());
       if (!keepRun) { this.dispatchRun({ type: "forget" }); this.clearPreviews(); this.problems = {}; this.graphProblems = []; }
       else this.forgetMissing();
       if (resetHistory) { this.history.reset(this.doc()); this.historyTick++; }
@@ -51,6 +52,7 @@ export const docSyncMixin = {
       const edges = this.pendingEdges;
       this.pendingEdges = null;
       this.setEdgesTrusted(edges);
+      this.applyRoutes();
     },
     commit(coalesceKey = null) {
       const doc = this.doc();

@@ -22,6 +22,7 @@ import { tipsMixin } from "nodegraph-ui/tips.js";
 import { ContextMenu, menusMixin } from "nodegraph-ui/menus.js";
 import { annotationsMixin, Annotations } from "nodegraph-ui/annotations.js";
 import { tidyMixin } from "nodegraph-ui/tidy.js";
+import { RoutedEdge, rerouteMixin } from "nodegraph-ui/reroute.js";
 import { Toolbar } from "nodegraph-ui/toolbar.js";
 import { Dialogs, dialogsMixin } from "nodegraph-ui/dialogs.js";
 import { SidePanel } from "nodegraph-ui/sidepanel.js";
@@ -31,11 +32,11 @@ export default {
   name: "NodegraphEditor",
   components: { VueFlow, MiniMap, Palette, QuickAdd, Toolbar, Dialogs, SidePanel, ContextMenu, Annotations },
   mixins: [docSyncMixin, viewportMixin, editingMixin, filesMixin, runningMixin, view3dMixin, tipsMixin,
-           menusMixin, annotationsMixin, tidyMixin, dialogsMixin],
+           menusMixin, annotationsMixin, rerouteMixin, tidyMixin, dialogsMixin],
   props: { token: String },
   setup() {
     const flow = useVueFlow(FLOW_ID);
-    return { flow, flowId: FLOW_ID, nodeTypes: { ng: markRaw(GraphNode) } };
+    return { flow, flowId: FLOW_ID, nodeTypes: { ng: markRaw(GraphNode) }, edgeTypes: { routed: markRaw(RoutedEdge) } };
   },
   provide() {
     return { ng: nodeApi(this) };
@@ -122,7 +123,7 @@ export default {
     <div class="ng-main" v-if="ready">
       <Palette :catalogue="catalogue" @add="t => addNode(t)"/>
       <div class="ng-canvas" ref="canvas" @drop="onDrop" @dragover.prevent @dblclick="onDblClick" @mousemove="onPointer">
-        <VueFlow :id="flowId" :node-types="nodeTypes" :min-zoom="0.1" :max-zoom="2.5" :zoom-on-double-click="false"
+        <VueFlow :id="flowId" :node-types="nodeTypes" :edge-types="edgeTypes" :min-zoom="0.1" :max-zoom="2.5" :zoom-on-double-click="false"
                  :delete-key-code="null" :connect-on-click="false" :is-valid-connection="validConnection"
                  :selection-key-code="'Shift'" :multi-selection-key-code="['Control', 'Meta']"
                  :snap-to-grid="false" :default-edge-options="{type: 'default'}" :elevate-edges-on-select="true"

@@ -11,6 +11,7 @@ export function nodeApi(ed) {
     run(id) { return ed.run[id] || {}; },
     previews(id) { return ed.previews[id] || {}; },
     problems(id) { return ed.problems[id] || []; },
+    reroutes(edgeId) { return ed.reroutes.filter((r) => r.link === edgeId); },
     stale(id) { return ed.staleBehind.has(id); },   // downstream of a failed node: its preview is an old one
     setParam: (id, name, value) => ed.setParam(id, name, value),
     setUi: (id, patch) => ed.setUi(id, patch),
