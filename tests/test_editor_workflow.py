@@ -384,12 +384,13 @@ def test_frames_comments_and_reroutes_live_in_the_graphs_ui(page, server):
     dot = page.locator("[data-reroute=reroute1]")
     dot.wait_for()
     at = dot.bounding_box()
+    y_before = editor(page, "ed.reroutes[0].pos[1]")
     page.mouse.move(at["x"] + at["width"] / 2, at["y"] + at["height"] / 2)
     page.mouse.down()
     page.mouse.move(at["x"] + at["width"] / 2, at["y"] + 120, steps=6)
     page.mouse.up()
     x, y = editor(page, "ed.reroutes[0].pos")
-    assert y > at["y"] - 200  # it moved with the pointer (flow units)
+    assert y > y_before + 20  # it moved with the pointer
     doc = doc_on_server(server, lambda d: d.get("ui", {}).get("reroutes", [{}])[0].get("pos") == [x, y])
     drawn = page.locator(".vue-flow__edge[data-id='cow.mesh->render.meshes'] path.vue-flow__edge-path").get_attribute("d")
     assert f"{x},{y}" in drawn  # the link is drawn through its reroute point

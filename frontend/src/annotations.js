@@ -151,6 +151,8 @@ export const Annotations = {
         <button class="ng-icon" aria-label="remove comment" @pointerdown.stop @click.stop="ed.removeNote('comments', c.id)">✕</button></div>
       <div class="ng-comment-text" contenteditable="true" @blur="editText(c, $event)" @keydown.stop>{{ c.text }}</div>
     </div>
+  </div>
+  <div class="ng-reroutes">
     <div v-for="r in ed.reroutes" :key="r.id" class="ng-reroute" :data-reroute="r.id" :style="rerouteStyle(r)"
          @pointerdown="ed.dragNote($event, 'reroutes', r)" @dblclick.stop="ed.removeNote('reroutes', r.id)" title="reroute point (double-click removes)"></div>
   </div>`,
