@@ -62,7 +62,11 @@ export default {
     },
     staleBehind() {
       // nodes downstream of a failed one: what they show is from an earlier run
-      return staleBehindErrors(this.runState, (ids) => downstream(ids, this.flow.edges.value));
+      const now = staleBehindErrors(this.runState, (ids) => downstream(ids, this.flow.edges.value));
+      const last = this.lastStale;
+      // the same set object while its members are the same: nodes reading it are not re-evaluated per event
+      if (last && last.size === now.size && [...now].every((id) => last.has(id))) return last;
+      return (this.lastStale = now);
     },
   },
   created() {
