@@ -266,6 +266,7 @@ def test_selection_paste_description_and_the_3d_view_size(page, server):
     page.locator("[data-role=description]").click()
     assert "lr 0.1" in page.locator("[data-role=description-text]").inner_text()
     page.get_by_label("Toggle side panel").click()
+    assert "lr 0.1" in page.locator("[data-role=graph-description]").inner_text()  # nothing selected
     small = page.locator(".ng-view3d").bounding_box()
     page.get_by_label("Enlarge the 3D view").click()
     page.wait_for_timeout(100)
@@ -320,6 +321,12 @@ def test_context_menus_duplicate_label_disconnect_and_delete(page, server):
     finally:
         page.answer = None
     assert node(page, "optimize2").locator(".ng-title").inner_text() == "second stage"
+    page.answer = "stage one"
+    try:  # a double-click on the title labels too
+        node(page, "optimize1").locator(".ng-title").dblclick()
+    finally:
+        page.answer = None
+    assert node(page, "optimize1").locator(".ng-title").inner_text() == "stage one"
     doc = doc_on_server(server, lambda d: any(n.get("ui", {}).get("label") for n in d["nodes"]))
     assert next(n for n in doc["nodes"] if n["id"] == "optimize2")["ui"]["label"] == "second stage"
     node(page, "optimize1").locator(".ng-head").click(button="right")

@@ -105,7 +105,7 @@ const NodeBody = {
   <div class="ng-node" @mouseenter.once="hovered = true" :class="['ng-state-' + (state || 'idle'), {'ng-compact': compact, 'ng-selected': selected, 'ng-has-error': state === 'error' || nodeProblems.length, 'ng-unknown': !spec}]"
        :style="{'--cat': catColor}" :data-node-id="id">
     <div class="ng-head" @mouseenter="ng.showDoc($event, id)" @mouseleave="ng.hideTip()">
-      <span class="ng-title" :data-label="label || null">{{ label || data.type }}</span>
+      <span class="ng-title" :data-label="label || null" title="double-click: label this node" @dblclick.stop="ng.rename(id)">{{ label || data.type }}</span>
       <span v-if="!compact" class="ng-id">{{ label ? data.type + ' · ' + id : id }}</span>
       <template v-if="!compact">
       <span v-if="spec && spec.flags.learnable" class="ng-flag" title="learnable: trained by an Optimize node">L</span>

@@ -16,6 +16,7 @@ export function nodeApi(ed) {
     setParam: (id, name, value) => ed.setParam(id, name, value),
     setUi: (id, patch) => ed.setUi(id, patch),
     runTo: (id) => ed.runTo(id),
+    rename: (id) => ed.promptLabel(id),
     openMenu: (ev, kind, target) => ed.openMenu(ev, kind, target),
     showDoc: (ev, id) => ed.showDoc(ev, id),
     showPort: (ev, id, port, dir) => ed.showPort(ev, id, port, dir),

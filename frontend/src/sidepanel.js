@@ -26,7 +26,10 @@ export const SidePanel = {
             <div v-if="(ed.run[ed.selectedId] || {}).state === 'error'" class="ng-errline">{{ ed.run[ed.selectedId].message }}
               <a class="ng-link" @click="ed.showError(ed.selectedId)">details</a></div>
           </template>
-          <div v-else class="ng-empty">Select one node to see its documentation and outputs.</div>
+          <template v-else>
+            <div v-if="ed.meta.description" class="ng-insp-doc" data-role="graph-description"><b>{{ ed.meta.name }}</b><br>{{ ed.meta.description }}</div>
+            <div class="ng-empty">Select one node to see its documentation and outputs.</div>
+          </template>
         </div>
       </aside>`,
 };
