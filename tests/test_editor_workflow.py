@@ -175,6 +175,22 @@ def test_grown_nodes_push_their_neighbours_save_nodes_open_their_file_and_stale_
     assert preview.get_attribute("data-stale") == "true" and "earlier run" in preview.inner_text()
 
 
+def test_the_teapot_fit_as_laid_out_ends_with_no_node_covering_another(page, server):
+    """The issue's case: in camera_pose_teapot the ImageGrid covered the Optimize loss plot once both grew."""
+    doc = json.loads((ROOT / "graphs" / "camera_pose_teapot.json").read_text())
+    for n in doc["nodes"]:  # a few iterations of a small form: every preview and the plot still arrive
+        if n["id"] == "settings":
+            n["params"].update(image_size=24, faces_per_pixel=2)
+        if n["id"] == "optimize":
+            n["params"].update(iterations=6, stop_below=0.0)
+    open_doc(page, server, doc, "compare")
+    assert run_and_wait(page, timeout=120000).startswith("done")
+    node(page, "compare").locator("img[data-preview]").first.wait_for()
+    node(page, "optimize").locator(".ng-plot, svg").first.wait_for()
+    page.wait_for_timeout(300)
+    assert not overlaps(boxes(page)), overlaps(boxes(page))
+
+
 # ------------------------------------------------------------------------------------------ defects 2, 7, 9f
 def test_lr_moves_on_a_log_scale_and_a_bad_number_never_shows_blank(page, server):
     open_doc(page, server, TOY_TRAINING, "opt")
