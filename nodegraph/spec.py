@@ -127,6 +127,11 @@ class Float(Param):
     step: float | None = None
     unit: str = ""
     widget: str = "number"
+    log: bool = False  # spans decades (a learning rate): the editor's slider moves in powers of ten
+
+    def __post_init__(self) -> None:
+        if self.log and not (self.min is not None and self.min > 0 and self.max is not None and self.max > self.min):
+            raise ValueError(f"Float {self.name!r}: log=True needs bounds 0 < min < max")
 
     def check(self, value):
         if not _is_number(value):
@@ -137,7 +142,7 @@ class Float(Param):
         return float(value)
 
     def _extra_json(self):
-        return {"min": self.min, "max": self.max, "step": self.step, "unit": self.unit}
+        return {"min": self.min, "max": self.max, "step": self.step, "unit": self.unit, "log": self.log}
 
 
 @dataclass(frozen=True)

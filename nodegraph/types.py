@@ -61,12 +61,17 @@ def catalogue() -> list[dict]:
     return [{"name": t.name, "color": t.color, "doc": t.doc} for t in _TYPES]
 
 
+SMALL_TENSOR = 16  # tensors with at most this many elements carry their values in summaries
+
+
 def _tensor_summary(t: torch.Tensor) -> dict:
     out = {"shape": list(t.shape), "dtype": str(t.dtype).replace("torch.", ""), "device": str(t.device)}
     if t.numel() and (t.is_floating_point() or not t.dtype.is_complex):
         with torch.no_grad():
             f = t.detach().float()
             out.update(min=float(f.min()), mean=float(f.mean()), max=float(f.max()))
+            if t.numel() <= SMALL_TENSOR:  # a learned camera position, a colour: show the values themselves
+                out["values"] = [round(float(x), 6) for x in f.flatten().cpu().tolist()]
     return out
 
 

@@ -71,7 +71,7 @@ def _optimize_export(x) -> dict:
     ],
     params=[
         Choice("optimizer", "adam", "Adam, or SGD with momentum", choices=("adam", "sgd")),
-        Float("lr", 0.01, "learning rate", min=1e-12, max=1e3),
+        Float("lr", 0.01, "learning rate", min=1e-12, max=1e3, log=True),
         Float("momentum", 0.9, "SGD momentum (ignored by Adam)", min=0.0, max=1.0),
         Int("iterations", 200, "how many steps", min=1, max=10_000_000),
         Float("decay_at", None, "multiply the lr by decay_factor once this fraction of the run is done "

@@ -8,6 +8,7 @@
 // Pure document functions first (mirroring nodegraph/groups.py and nodegraph/grouping.py), then the
 // editor's mixin and two small components.
 import { flowToDoc } from "nodegraph-ui/model.js";
+import { addMenuItems } from "nodegraph-ui/menus.js";
 export const GROUP_PREFIX = "group:";
 export const FORMAT2 = "nodegraph/2";
 export const MODES = ["bypass", "mute"];
@@ -375,8 +376,8 @@ export const GroupsMixin = {
       this.applyDoc(doc, { fit: true, keepRun: true });
     },
     // ---- grouping
-    openGroupDialog() {
-      const ids = this.flow.getSelectedNodes.value.map((n) => n.id);
+    openGroupDialog(ids = null) {
+      ids = ids || this.flow.getSelectedNodes.value.map((n) => n.id);
       if (!ids.length) { this.notify("Select the nodes to group first"); return; }
       const taken = this.gdoc.definitions || {};
       let i = 1;
@@ -474,36 +475,55 @@ function flowScene(ed) {
   return { nodes, links };
 }
 
-// The breadcrumb and the group actions, over the canvas.
+// Context-menu entries (menus.js): bypass, mute and group a node (or the selection it belongs to); enter and
+// ungroup a group instance; leave an entered group from the canvas.
+addMenuItems((kind, t, ed) => {
+  if (kind === "canvas")
+    return ed.scopes.length ? [{ label: "Leave group", key: "leave-group", hint: "Esc", action: () => ed.leaveGroup() }] : [];
+  if (kind !== "node") return [];
+  const ids = t.ids;
+  const nodes = ids.map((id) => ed.flow.findNode(id)).filter(Boolean);
+  const all = (mode) => nodes.length && nodes.every((n) => n.data.mode === mode);
+  const one = nodes.length === 1 && groupName(nodes[0].data.type) ? ids[0] : null;
+  return [
+    { label: all("bypass") ? "Stop bypassing" : "Bypass", key: "bypass", hint: "Ctrl+B", action: () => ed.toggleMode("bypass", ids) },
+    { label: all("mute") ? "Unmute" : "Mute", key: "mute", hint: "Ctrl+M", action: () => ed.toggleMode("mute", ids) },
+    { label: ids.length > 1 ? `Group ${ids.length} nodes…` : "Group…", key: "group", hint: "Ctrl+G", action: () => ed.openGroupDialog(ids) },
+    ...(one ? [{ label: "Enter group", key: "enter-group", hint: "Ctrl+E", action: () => ed.enterGroup(one) },
+               { label: "Ungroup", key: "ungroup", hint: "Ctrl+Shift+G", action: () => ed.ungroupSelected(one) }] : []),
+  ];
+});
+
+// The breadcrumb and the group actions, over the canvas; `ed` is the editor (as the toolbar's).
 export const GroupBar = {
   name: "GroupBar",
-  inject: ["ng"],
+  props: ["ed"],
   computed: {
     selectedGroup() {
-      const id = this.ng.selectedId;
-      const n = id && this.ng.flow.findNode(id);
+      const id = this.ed.selectedId;
+      const n = id && this.ed.flow.findNode(id);
       return n ? groupName(n.data.type) : null;
     },
   },
   template: `
-  <div v-if="ng.scopes.length || ng.selection.length" class="ng-groupbar">
+  <div v-if="ed.scopes.length || ed.selection.length" class="ng-groupbar">
     <span class="ng-crumbs" data-role="breadcrumb">
-      <a class="ng-link" :class="{'ng-crumb-here': !ng.scopes.length}" @click="ng.leaveGroup(0)">{{ ng.meta.name || 'graph' }}</a>
-      <template v-for="(s, i) in ng.scopes" :key="i">
+      <a class="ng-link" :class="{'ng-crumb-here': !ed.scopes.length}" @click="ed.leaveGroup(0)">{{ ed.meta.name || 'graph' }}</a>
+      <template v-for="(s, i) in ed.scopes" :key="i">
         <span class="ng-dim">›</span>
-        <a class="ng-link" :class="{'ng-crumb-here': i === ng.scopes.length - 1}" :data-scope="s.name"
-           @click="ng.leaveGroup(i + 1)">{{ s.name }} <span class="ng-dim">({{ s.instance }})</span></a>
+        <a class="ng-link" :class="{'ng-crumb-here': i === ed.scopes.length - 1}" :data-scope="s.name"
+           @click="ed.leaveGroup(i + 1)">{{ s.name }} <span class="ng-dim">({{ s.instance }})</span></a>
       </template>
     </span>
-    <template v-if="ng.selection.length">
-      <button class="ng-gb-btn" @click="ng.openGroupDialog()" aria-label="Group the selection" title="Ctrl+G">Group</button>
-      <button class="ng-gb-btn" @click="ng.toggleMode('bypass')" aria-label="Bypass the selection" title="Ctrl+B">Bypass</button>
-      <button class="ng-gb-btn" @click="ng.toggleMode('mute')" aria-label="Mute the selection" title="Ctrl+M">Mute</button>
+    <template v-if="ed.selection.length">
+      <button class="ng-gb-btn" @click="ed.openGroupDialog()" aria-label="Group the selection" title="Ctrl+G">Group</button>
+      <button class="ng-gb-btn" @click="ed.toggleMode('bypass')" aria-label="Bypass the selection" title="Ctrl+B">Bypass</button>
+      <button class="ng-gb-btn" @click="ed.toggleMode('mute')" aria-label="Mute the selection" title="Ctrl+M">Mute</button>
     </template>
     <template v-if="selectedGroup">
-      <button class="ng-gb-btn" @click="ng.enterGroup(ng.selectedId)" aria-label="Enter the group">Enter</button>
-      <button class="ng-gb-btn" @click="ng.ungroupSelected()" aria-label="Ungroup" title="Ctrl+Shift+G">Ungroup</button>
-      <button class="ng-gb-btn" @click="ng.saveGroupToLibrary(selectedGroup)" aria-label="Save the group to the library">Save group</button>
+      <button class="ng-gb-btn" @click="ed.enterGroup(ed.selectedId)" aria-label="Enter the group">Enter</button>
+      <button class="ng-gb-btn" @click="ed.ungroupSelected()" aria-label="Ungroup" title="Ctrl+Shift+G">Ungroup</button>
+      <button class="ng-gb-btn" @click="ed.saveGroupToLibrary(selectedGroup)" aria-label="Save the group to the library">Save group</button>
     </template>
   </div>`,
 };

@@ -44,10 +44,11 @@ export class Catalogue {
     }
     return Object.entries(groups).sort(([a], [b]) => a.localeCompare(b));
   }
-  search(filter, limit = 12) {
+  search(filter, limit = 12, fits = null) {
     const q = filter.trim().toLowerCase();
     const scored = [];
     for (const n of this.list) {
+      if (fits && !fits(n)) continue;
       const name = n.name.toLowerCase();
       let score = -1;
       if (!q) score = 1;

@@ -3,6 +3,9 @@
 import { Handle, Position } from "@vue-flow/core";
 import { ParamWidget } from "nodegraph-ui/widgets.js";
 import { LossPlot } from "nodegraph-ui/plot.js";
+import { IDLE, fmtSeconds } from "nodegraph-ui/runstate.js";
+
+export { fmtSeconds };
 
 export const FLOW_ID = "ng";  // the editor's one Vue Flow canvas; Vue Flow prefixes handle ids with it
 
@@ -53,9 +56,11 @@ const NodeBody = {
     compact() { return this.ng.zoom < COMPACT_BELOW && !this.selected; },
     live() { return !this.compact || this.hovered || this.selected; },
     spec() { return this.ng.catalogue.spec(this.data.type); },
-    run() { return this.ng.runOf(this.id); },
-    state() { return this.run.state || ""; },
-    problems() { return this.ng.problemsOf(this.id); },
+    run() { return this.ng.run(this.id); },
+    state() { return this.run.state === IDLE ? "" : this.run.state || ""; },
+    problems() { return this.ng.problems(this.id); },
+    label() { return (this.data.ui && this.data.ui.label) || ""; },
+    stale() { return this.ng.stale(this.id); },
     fieldProblems() {
       const out = {};
       for (const p of this.problems) if (p.field) out[p.field] = p.message;
@@ -72,7 +77,7 @@ const NodeBody = {
       return Array.from({ length: n }, (_, i) => [s.inputs[i] || null, s.outputs[i] || null]);
     },
     files() { return this.run.files || []; },  // the paths this node wrote in its last run (node_finished files)
-    previews() { return this.ng.previewsOf(this.id); },
+    previews() { return this.ng.previews(this.id); },
     group() { return this.data.type.startsWith("group:") ? this.data.type.slice(6) : null; },
     images() { return Object.entries(this.previews).filter(([, p]) => p.kind === "image"); },
     plot() { return Object.values(this.previews).find((p) => p.kind === "plot"); },
@@ -90,14 +95,19 @@ const NodeBody = {
   methods: {
     color(type) { return this.ng.catalogue.color(type); },
     setParam(name, value) { this.ng.setParam(this.id, name, value); },
+    fmtRate(p) {
+      if (!p.rate) return "";
+      const r = p.rate >= 10 ? p.rate.toFixed(0) : p.rate.toFixed(1);
+      return `${r} it/s` + (p.left_s != null && p.iteration < p.total ? ` · ${fmtSeconds(p.left_s)} left` : "");
+    },
     fmtLoss(v) { return v == null ? "–" : Math.abs(v) >= 0.01 ? v.toFixed(4) : v.toExponential(2); },
   },
   template: `
   <div class="ng-node" @mouseenter.once="hovered = true" :class="['ng-state-' + (state || 'idle'), {'ng-compact': compact, 'ng-selected': selected, ['ng-mode-' + data.mode]: !!data.mode, 'ng-group-node': group, 'ng-has-error': state === 'error' || nodeProblems.length, 'ng-unknown': !spec}]"
        :style="{'--cat': catColor}" :data-node-id="id">
     <div class="ng-head" @mouseenter="ng.showDoc($event, id)" @mouseleave="ng.hideTip()">
-      <span class="ng-title">{{ data.type }}</span>
-      <span v-if="!compact" class="ng-id">{{ id }}</span>
+      <span class="ng-title" :data-label="label || null" title="double-click: label this node" @dblclick.stop="ng.rename(id)">{{ label || data.type }}</span>
+      <span v-if="!compact" class="ng-id">{{ label ? data.type + ' · ' + id : id }}</span>
       <template v-if="!compact">
       <span v-if="spec && spec.flags.learnable" class="ng-flag" title="learnable: trained by an Optimize node">L</span>
       <span v-if="spec && spec.flags.stochastic" class="ng-flag" title="stochastic: a new value each run">~</span>
@@ -114,6 +124,7 @@ const NodeBody = {
     <div v-if="progress" class="ng-progress">
       <div class="ng-bar"><div class="ng-bar-fill" :style="{width: (100 * progress.iteration / Math.max(1, progress.total)) + '%'}"></div></div>
       <div class="ng-progress-text"><span>{{ progress.iteration }} / {{ progress.total }}</span><span>loss {{ fmtLoss(progress.loss) }}</span></div>
+      <div v-if="progress.rate" class="ng-progress-rate" data-role="rate">{{ fmtRate(progress) }}</div>
     </div>
     <div class="ng-ports" v-if="rows.length">
       <div v-for="(row, i) in rows" :key="i" class="ng-row">
@@ -140,13 +151,14 @@ const NodeBody = {
       <span>{{ run.message }}</span>
       <a class="nodrag" @click.stop="ng.showError(ng.flatId(id))">details</a>
     </div>
-    <div v-for="[port, img] in images" :key="port" class="ng-preview nodrag" @click.stop="ng.zoomImage(ng.flatId(id), port)">
+    <div v-for="[port, img] in images" :key="port" class="ng-preview nodrag" :class="{'ng-preview-stale': stale}" :data-stale="stale ? 'true' : null" @click.stop="ng.zoomImage(ng.flatId(id), port)">
       <img :src="img.url" :alt="id + '.' + port" :data-preview="port" :width="img.width" :height="img.height">
-      <span class="ng-preview-label">{{ port }} · {{ img.width }}×{{ img.height }}</span>
+      <span class="ng-preview-label">{{ port }} · {{ img.width }}×{{ img.height }}<span v-if="stale" class="ng-stale-note"> · from an earlier run (upstream failed)</span></span>
     </div>
     <div v-if="files.length && !compact" class="ng-files nodrag" data-role="files">
       <div v-for="f in files" :key="f" class="ng-file">
         <span class="ng-file-name" :title="f" :data-path="f">{{ ng.relPath(f) }}</span>
+        <a class="ng-icon" :href="ng.fileUrl(f)" target="_blank" rel="noopener" title="open the file" aria-label="open the file" @click.stop>↗</a>
         <button class="ng-icon" title="copy the full path" aria-label="copy the full path" @click.stop="ng.copyPath(f)">⧉</button>
       </div>
     </div>
@@ -171,12 +183,6 @@ export const GraphNode = {
   template: `<NodeBody :id="id" :data="data" :selected="selected"/>`,
 };
 
-export function fmtSeconds(s) {
-  if (s < 0.001) return "<1 ms";
-  if (s < 1) return `${Math.round(s * 1000)} ms`;
-  if (s < 60) return `${s.toFixed(s < 10 ? 2 : 1)} s`;
-  return `${Math.floor(s / 60)} m ${Math.round(s % 60)} s`;
-}
 
 const CAT_COLORS = {};
 const PALETTE = ["#5c7cfa", "#20c997", "#f59f00", "#e64980", "#7950f2", "#15aabf", "#82c91e", "#fd7e14",

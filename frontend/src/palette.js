@@ -50,13 +50,20 @@ export const Palette = {
 
 export const QuickAdd = {
   name: "QuickAdd",
-  props: ["catalogue", "x", "y"],
+  props: ["catalogue", "x", "y", "link"],  // link: {side: "source"|"target", type}: only nodes that can take it
   emits: ["add", "close"],
   data() {
     return { query: "", active: 0 };
   },
   computed: {
-    results() { return this.catalogue.search(this.query, 10); },
+    results() {
+      const l = this.link;
+      if (!l) return this.catalogue.search(this.query, 10);
+      const fits = l.side === "source"
+        ? (n) => n.inputs.some((i) => i.type === l.type || i.type === "Any")
+        : (n) => n.outputs.some((o) => o.type === l.type || l.type === "Any");
+      return this.catalogue.search(this.query, 10, fits);
+    },
   },
   watch: { query() { this.active = 0; } },
   mounted() { this.$nextTick(() => this.$refs.input.focus()); },
@@ -70,6 +77,7 @@ export const QuickAdd = {
   },
   template: `
   <div class="ng-quickadd" :style="{left: x + 'px', top: y + 'px'}" @mousedown.stop @dblclick.stop>
+    <div v-if="link" class="ng-dim ng-quick-for">nodes that {{ link.side === 'source' ? 'take' : 'give' }} {{ link.type }}</div>
     <input ref="input" v-model="query" placeholder="Add a node…" aria-label="Add a node" @keydown="key"
            @blur="setTimeout(() => $emit('close'), 150)">
     <div v-for="(spec, i) in results" :key="spec.name" class="ng-quick-item" :class="{active: i === active}"

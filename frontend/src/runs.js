@@ -1,6 +1,6 @@
 // The Runs panel: the open graph's past runs (time, status, duration, key metrics) from the run history;
 // re-open a run's graph exactly as it ran, delete runs, pick two and Compare them (compare.js).
-// It mounts as one toolbar element of the editor and reads the editor through inject("ng").
+// It mounts as one toolbar element of the editor and reads the editor it is given (`ed`, as the toolbar).
 import { CompareView } from "nodegraph-ui/compare.js";
 import { SweepPanel } from "nodegraph-ui/sweep.js";
 
@@ -23,30 +23,30 @@ function seconds(s) {
 export const RunsPanel = {
   name: "RunsPanel",
   components: { CompareView, SweepPanel },
-  inject: ["ng"],
+  props: ["ed"],
   data() { return { open: false, tab: "runs", all: false, runs: [], picked: [], compare: null, folder: "", size: "" }; },
   mounted() {
-    addStyle(this.ng.api.prefix);
+    addStyle(this.ed.api.prefix);
     // A finished run is recorded just after its last event: look again shortly after.
-    this.$watch(() => this.ng.runsFinished, () => {
+    this.$watch(() => this.ed.runsFinished, () => {
       if (!this.open) return;
       setTimeout(() => this.refresh(), 400);
       setTimeout(() => this.refresh(), 1500);
     });
-    this.$watch(() => this.ng.meta.name, () => this.open && this.refresh());
+    this.$watch(() => this.ed.meta.name, () => this.open && this.refresh());
   },
   methods: {
     toggle() { this.open = !this.open; if (this.open) this.refresh(); },
     async refresh() {
-      const q = this.all ? "" : `?graph=${encodeURIComponent(this.ng.meta.name || "")}`;
+      const q = this.all ? "" : `?graph=${encodeURIComponent(this.ed.meta.name || "")}`;
       try {
-        const data = await this.ng.api.get(`/runs${q}`);
+        const data = await this.ed.api.get(`/runs${q}`);
         this.runs = data.runs;
         this.folder = data.folder;
         this.size = `${(data.bytes / 2 ** 20).toFixed(1)} of ${(data.max_bytes / 2 ** 20).toFixed(0)} MB`;
         this.picked = this.picked.filter((id) => this.runs.some((r) => r.id === id));
       } catch (e) {
-        this.ng.notify(`Cannot list runs: ${e.message}`, "error");
+        this.ed.notify(`Cannot list runs: ${e.message}`, "error");
       }
     },
     when(run) { return new Date(run.started * 1000).toLocaleString(); },
@@ -59,40 +59,40 @@ export const RunsPanel = {
       this.picked = on ? [...this.picked.filter((p) => p !== id), id].slice(-2) : this.picked.filter((p) => p !== id);
     },
     async reopen(run) {
-      if (!(await this.ng.confirmDiscard())) return;
+      if (!(await this.ed.confirmDiscard())) return;
       try {
-        this.ng.loaded(await this.ng.api.post(`/runs/${run.id}/open`));
-        this.ng.notify(`Opened ${run.graph} as it ran (${this.when(run)}); save it to keep it`);
+        this.ed.loaded(await this.ed.api.post(`/runs/${run.id}/open`));
+        this.ed.notify(`Opened ${run.graph} as it ran (${this.when(run)}); save it to keep it`);
       } catch (e) {
-        this.ng.notify(`Cannot open run ${run.id}: ${e.message}`, "error");
+        this.ed.notify(`Cannot open run ${run.id}: ${e.message}`, "error");
       }
     },
     async reopenId(id) {
       try {
-        await this.reopen(await this.ng.api.get(`/runs/${id}`));
+        await this.reopen(await this.ed.api.get(`/runs/${id}`));
       } catch (e) {
-        this.ng.notify(`Cannot open run ${id}: ${e.message}`, "error");
+        this.ed.notify(`Cannot open run ${id}: ${e.message}`, "error");
       }
     },
     async remove(run) {
       try {
-        await this.ng.api.post(`/runs/${run.id}/delete`);
+        await this.ed.api.post(`/runs/${run.id}/delete`);
         await this.refresh();
       } catch (e) {
-        this.ng.notify(`Cannot delete run ${run.id}: ${e.message}`, "error");
+        this.ed.notify(`Cannot delete run ${run.id}: ${e.message}`, "error");
       }
     },
     async compareRuns() {
       const [a, b] = [...this.picked].sort();  // older run is A
       try {
-        this.compare = await this.ng.api.get(`/compare?a=${a}&b=${b}`);
+        this.compare = await this.ed.api.get(`/compare?a=${a}&b=${b}`);
       } catch (e) {
-        this.ng.notify(`Cannot compare: ${e.message}`, "error");
+        this.ed.notify(`Cannot compare: ${e.message}`, "error");
       }
     },
     imageUrl(id, key) {
-      const q = this.ng.api.token ? `&token=${encodeURIComponent(this.ng.api.token)}` : "";
-      return this.ng.api.url(`/runs/${id}/preview?key=${encodeURIComponent(key)}${q}`);
+      const q = this.ed.api.token ? `&token=${encodeURIComponent(this.ed.api.token)}` : "";
+      return this.ed.api.url(`/runs/${id}/preview?key=${encodeURIComponent(key)}${q}`);
     },
   },
   template: `
@@ -100,7 +100,7 @@ export const RunsPanel = {
     <q-btn flat dense no-caps icon="history" label="Runs" class="ng-tb" aria-label="Runs" @click="toggle"><q-tooltip>Past runs of this graph</q-tooltip></q-btn>
     <div v-if="open" class="ng-runs-panel" data-role="runs-panel">
       <div class="ng-runs-head">
-        <b>Runs</b> <span class="ng-dim">{{ all ? 'all graphs' : (ng.meta.name || 'untitled') }}</span>
+        <b>Runs</b> <span class="ng-dim">{{ all ? 'all graphs' : (ed.meta.name || 'untitled') }}</span>
         <label class="ng-runs-all"><input type="checkbox" v-model="all" @change="refresh"> all graphs</label>
         <span class="ng-spacer"></span>
         <q-btn dense unelevated no-caps color="primary" label="Compare" :disable="picked.length !== 2"
@@ -110,7 +110,7 @@ export const RunsPanel = {
       </div>
       <div class="ng-runs-tabs"><a class="ng-link" :class="{'ng-ab-on': tab === 'runs'}" @click="tab = 'runs'">runs</a>
         <a class="ng-link" :class="{'ng-ab-on': tab === 'sweep'}" @click="tab = 'sweep'" aria-label="Sweep tab">sweep</a></div>
-      <SweepPanel v-if="tab === 'sweep'" @open-run="reopenId"/>
+      <SweepPanel :ed="ed" v-if="tab === 'sweep'" @open-run="reopenId"/>
       <table v-if="tab === 'runs'" class="ng-table ng-runs-table">
         <tr><th></th><th>time</th><th>status</th><th>duration</th><th>key metrics</th><th></th></tr>
         <tr v-for="run in runs" :key="run.id" :data-run="run.id" class="ng-run-row">

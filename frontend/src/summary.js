@@ -10,6 +10,7 @@ function n(v) {
 function tensor(t) {
   if (!t || typeof t !== "object") return String(t);
   let s = `[${(t.shape || []).join(", ")}] ${t.dtype || ""} ${t.device || ""}`.trim();
+  if (t.values) return `${s}  = [${t.values.map(n).join(", ")}]`;
   if (t.min !== undefined) s += `  min ${n(t.min)} · mean ${n(t.mean)} · max ${n(t.max)}`;
   return s;
 }

@@ -8,16 +8,16 @@ function values(text) {
 
 export const SweepPanel = {
   name: "SweepPanel",
-  inject: ["ng"],
+  props: ["ed"],
   emits: ["open-run"],
   data() {
     return { picks: [], node: "", param: "", text: "", metric: "", mode: "min", state: null, timer: null };
   },
   computed: {
-    nodeId() { return this.node || this.ng.selectedId || ""; },
+    nodeId() { return this.node || this.ed.selectedId || ""; },
     params() {
-      const n = this.nodeId && this.ng.flow.findNode(this.nodeId);
-      const spec = n && this.ng.catalogue.spec(n.data.type);
+      const n = this.nodeId && this.ed.flow.findNode(this.nodeId);
+      const spec = n && this.ed.catalogue.spec(n.data.type);
       return spec ? spec.params.map((p) => p.name) : [];
     },
     rows() { return (this.state && this.state.sweep && this.state.sweep.rows) || []; },
@@ -28,7 +28,7 @@ export const SweepPanel = {
   methods: {
     add() {
       if (!this.nodeId || !this.param || !values(this.text).length) {
-        this.ng.notify("select a node on the canvas, pick one of its params and give values (a, b, c)", "error");
+        this.ed.notify("select a node on the canvas, pick one of its params and give values (a, b, c)", "error");
         return;
       }
       const key = `${this.nodeId}.${this.param}`;
@@ -39,17 +39,17 @@ export const SweepPanel = {
     async start() {
       const grid = Object.fromEntries(this.picks.map((p) => [p.key, p.values]));
       try {
-        await this.ng.syncNow?.();
-        this.state = await this.ng.api.post("/sweep", { grid, metric: this.metric, mode: this.mode });
+        await this.ed.syncNow?.();
+        this.state = await this.ed.api.post("/sweep", { grid, metric: this.metric, mode: this.mode });
         this.poll();
       } catch (e) {
-        this.ng.notify(`Cannot start the sweep: ${e.message}`, "error");
+        this.ed.notify(`Cannot start the sweep: ${e.message}`, "error");
       }
     },
-    async stop() { this.state = await this.ng.api.post("/sweep/stop"); },
+    async stop() { this.state = await this.ed.api.post("/sweep/stop"); },
     async poll() {
       clearTimeout(this.timer);
-      try { this.state = await this.ng.api.get("/sweep"); } catch (e) { /* the next poll tries again */ }
+      try { this.state = await this.ed.api.get("/sweep"); } catch (e) { /* the next poll tries again */ }
       if (this.running) this.timer = setTimeout(() => this.poll(), 1000);
     },
     fmt(v) { return v == null ? "–" : typeof v === "number" ? v.toPrecision(5) : JSON.stringify(v); },
@@ -58,8 +58,8 @@ export const SweepPanel = {
   template: `
   <div class="ng-sweep" data-role="sweep-panel">
     <div class="ng-sweep-pick">
-      <select v-model="node" aria-label="Sweep node"><option value="">{{ ng.selectedId ? 'selected: ' + ng.selectedId : 'select a node' }}</option>
-        <option v-for="n in ng.flow.nodes.value" :key="n.id" :value="n.id">{{ n.id }}</option></select>
+      <select v-model="node" aria-label="Sweep node"><option value="">{{ ed.selectedId ? 'selected: ' + ed.selectedId : 'select a node' }}</option>
+        <option v-for="n in ed.flow.nodes.value" :key="n.id" :value="n.id">{{ n.id }}</option></select>
       <select v-model="param" aria-label="Sweep param"><option value="">param</option>
         <option v-for="p in params" :key="p" :value="p">{{ p }}</option></select>
       <input v-model="text" placeholder="values: 0.01, 0.05, 0.1" aria-label="Sweep values" @keydown.enter="add">

@@ -11,7 +11,7 @@ import json
 from typing import Any, Awaitable, Callable
 
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from nicegui import app, ui
 
 from nodegraph.errors import GraphError
@@ -204,6 +204,12 @@ def api_routes(workspace: Workspace, csrf: str = "") -> APIRouter:
         extensions = [e for e in ext.split(",") if e]
         return {"base_dir": str(workspace.base_dir), "files": list_files(workspace.base_dir, extensions)}
 
+
+    @router.get("/api/output")
+    @guarded
+    async def output(path: str) -> Response:
+        """A file a save node wrote (the editor's "open" link beside its path)."""
+        return FileResponse(workspace.written_file(path))
 
     @router.post("/api/run")
     @guarded

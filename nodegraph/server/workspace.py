@@ -21,7 +21,7 @@ from nodegraph import paths
 from nodegraph.errors import GraphError, Problem
 from nodegraph.graph import FORMAT, from_json
 from nodegraph.layout import auto_layout
-from nodegraph.server.library import Library
+from nodegraph.server.library import Library, PathRefused
 from nodegraph.prepare import prepare, problems_of
 from nodegraph.registry import Registry, default_registry
 from nodegraph.server.worker import STOP_GRACE_S, Worker
@@ -191,6 +191,18 @@ class Workspace:
             return False
 
     # ------------------------------------------------------------------ running
+    def written_file(self, path: str) -> Path:
+        """A file a node reported writing (its ``files`` in node_finished), for the editor's "open" link.
+        Only those: the route is not a way to read anything else on this machine."""
+        with self._lock:
+            known = {f for state in self.node_states.values() for f in state.get("files") or ()}
+        if path not in known:
+            raise PathRefused(f"{path} is not a file a node of this graph wrote")
+        found = Path(path)
+        if not found.is_file():
+            raise ValueError(f"{path} no longer exists")
+        return found
+
     def out_dir_for(self, graph_name: str) -> Path:
         """Where a run of ``graph_name`` writes: ``<out_root>/<name>``, by default the user's data folder
         (``paths.default_out_dir``: ``~/.local/share/nodegraph/out/<name>``), never the server's cwd."""
