@@ -1,8 +1,11 @@
 """Shared test fixtures: real assets, the CPU device, and the toy nodes used by executor tests."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/toy_nodes.py
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# Runs are recorded in the user's data folder (run history, default output folders): the suite keeps its own.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="nodegraph-test-data-")
+atexit.register(shutil.rmtree, os.environ["XDG_DATA_HOME"], ignore_errors=True)
 
 
 GRAPHS = ROOT / "graphs"
