@@ -220,3 +220,45 @@ def test_a_group_inside_a_group(page, server):
     node(page, "prep1").wait_for()
     assert page.locator("[data-role=breadcrumb]").count() == 0 or crumbs.count() == 1
     assert not page.errors
+
+
+def menu_keys(page) -> set[str]:
+    return set(page.locator(".ng-ctx .ng-ctx-item").evaluate_all("els => els.map(e => e.dataset.key)"))
+
+
+def test_group_actions_in_the_context_menus(page, server):
+    """A node's right-click menu bypasses, mutes and groups; an instance's enters and ungroups; inside a group
+    "Run to here" runs the node under its flat path id and the canvas's menu leaves the group."""
+    node(page, "prep1").locator(".ng-head").click(button="right")
+    assert {"bypass", "mute", "group", "enter-group", "ungroup"} <= menu_keys(page)
+    page.locator(".ng-ctx [data-key=enter-group]").click()
+    node(page, "inner1").wait_for()
+    node(page, "target").locator(".ng-head").click(button="right")
+    keys = menu_keys(page)
+    assert {"bypass", "mute", "group", "run-to"} <= keys and "enter-group" not in keys
+    info = page.locator("[data-role=run-info]")
+    before = int(info.get_attribute("data-runs"))
+    page.locator(".ng-ctx [data-key=run-to]").click()
+    page.wait_for_function(f"document.querySelector('[data-role=run-info]').dataset.runs > {before}")
+    status = server.api("GET", "/status").json()
+    assert (status.get("last") or {}).get("status") == "ok"
+    assert status["nodes"]["prep1/target"]["state"] in ("done", "cached")
+    assert node(page, "target").locator(".ng-badge").get_attribute("data-state") in ("done", "cached")
+    node(page, "inner1").locator(".ng-head").click(button="right")
+    page.locator(".ng-ctx [data-key=mute]").click()
+    assert "ng-mode-mute" in node(page, "inner1").get_attribute("class")
+    doc = doc_on_server(server, lambda d: any(n.get("mode") for n in d["definitions"]["prep"]["nodes"]))
+    assert {n["id"]: n.get("mode") for n in doc["definitions"]["prep"]["nodes"]}["inner1"] == "mute"
+    node(page, "inner1").locator(".ng-head").click(button="right")
+    page.locator(".ng-ctx [data-key=mute]").click()  # off again
+    doc_on_server(server, lambda d: not any(n.get("mode") for n in d["definitions"]["prep"]["nodes"]))
+    pane = page.locator(".vue-flow__pane").bounding_box()
+    page.mouse.click(pane["x"] + 30, pane["y"] + pane["height"] - 30, button="right")
+    page.locator(".ng-ctx [data-key=leave-group]").click()
+    node(page, "prep1").wait_for()
+    node(page, "prep1").locator(".ng-head").click(button="right")
+    page.locator(".ng-ctx [data-key=ungroup]").click()
+    node(page, "inner1").wait_for()
+    doc = doc_on_server(server, lambda d: not any(n["type"] == "group:prep" for n in d["nodes"]))
+    assert {n["id"] for n in doc["nodes"]} == {"target", "inner1"}
+    assert not page.errors
