@@ -252,10 +252,18 @@ def test_group_actions_in_the_context_menus(page, server):
     node(page, "inner1").locator(".ng-head").click(button="right")
     page.locator(".ng-ctx [data-key=mute]").click()  # off again
     doc_on_server(server, lambda d: not any(n.get("mode") for n in d["definitions"]["prep"]["nodes"]))
+    # a comment made inside the group is the definition's: it is not drawn over the graph outside
     pane = page.locator(".vue-flow__pane").bounding_box()
+    page.mouse.click(pane["x"] + 30, pane["y"] + pane["height"] - 30, button="right")
+    page.locator(".ng-ctx [data-key=comment]").click()
+    page.locator("[data-comment=comment1]").wait_for()
+    doc = doc_on_server(server, lambda d: (d["definitions"]["prep"].get("ui") or {}).get("comments"))
+    assert [c["id"] for c in doc["definitions"]["prep"]["ui"]["comments"]] == ["comment1"]
+    assert not (doc.get("ui") or {}).get("comments")
     page.mouse.click(pane["x"] + 30, pane["y"] + pane["height"] - 30, button="right")
     page.locator(".ng-ctx [data-key=leave-group]").click()
     node(page, "prep1").wait_for()
+    assert page.locator("[data-comment=comment1]").count() == 0
     node(page, "prep1").locator(".ng-head").click(button="right")
     page.locator(".ng-ctx [data-key=ungroup]").click()
     node(page, "inner1").wait_for()

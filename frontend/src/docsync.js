@@ -26,9 +26,11 @@ export const docSyncMixin = {
       return this.pendingEdges || this.flow.edges.value;
     },
     applyDoc(doc, { fit = false, resetHistory = false, keepRun = false } = {}) {
-      const { nodes, edges } = docToFlow(this.adoptDoc(doc, resetHistory), this.catalogue);
+      const shown = this.adoptDoc(doc, resetHistory);  // the graph, or the entered group's definition
+      const { nodes, edges } = docToFlow(shown, this.catalogue);
       if (fit && nodes.length) this.preFit(nodes);  // draw at the final zoom at once (level of detail)
-      this.meta = { name: doc.name, description: doc.description || "", seed: doc.seed || 0, ui: doc.ui || {} };
+      // ui (frames, comments, reroute points) is the shown scene's own: a group's annotations are its definition's
+      this.meta = { name: doc.name, description: doc.description || "", seed: doc.seed || 0, ui: shown.ui || {} };
       this.flow.setNodes(nodes);
       // An opened graph draws its links once its nodes are measured: links drawn before that are drawn
       // twice (unmeasured, then measured), which was a third of the time to open a 200-node graph.

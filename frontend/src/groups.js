@@ -255,9 +255,10 @@ export const GroupsMixin = {
       while (this.scopes.length && !this.gdoc.definitions[this.scopes[this.scopes.length - 1].name]) this.scopes.pop();
       this.refreshGroupSpecs();
       if (!this.scopes.length) return doc;
-      this.gdoc.top = { nodes: doc.nodes, links: doc.links };
+      this.gdoc.top = { nodes: doc.nodes, links: doc.links, ui: doc.ui };
       const def = this.gdoc.definitions[this.scopes[this.scopes.length - 1].name];
-      return { ...doc, nodes: def.nodes || [], links: def.links || [] };
+      // the canvas's annotations (ui: frames, comments, reroute points) are the definition's own inside it
+      return { ...doc, nodes: def.nodes || [], links: def.links || [], ui: def.ui || {} };
     },
     assembleDoc(scene) {
       // The whole document from the scene on the canvas (flowToDoc's result).
@@ -265,8 +266,14 @@ export const GroupsMixin = {
       let doc = scene;
       if (this.scopes.length) {
         const cur = defs[this.scopes[this.scopes.length - 1].name];
-        if (cur) { cur.nodes = scene.nodes; cur.links = scene.links; }
-        doc = { ...scene, nodes: this.gdoc.top.nodes, links: this.gdoc.top.links };
+        if (cur) {
+          cur.nodes = scene.nodes;
+          cur.links = scene.links;
+          if (scene.ui && Object.keys(scene.ui).length) cur.ui = scene.ui; else delete cur.ui;
+        }
+        const { ui, ...rest } = scene;
+        const top = this.gdoc.top;
+        doc = { ...rest, nodes: top.nodes, links: top.links, ...(top.ui && Object.keys(top.ui).length ? { ui: top.ui } : {}) };
       }
       const out = { ...doc };
       if (Object.keys(defs).length) out.definitions = defs;
