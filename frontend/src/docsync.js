@@ -101,10 +101,11 @@ export const docSyncMixin = {
     undo() { const d = this.history.undo(); if (d) this.restore(d); },
     redo() { const d = this.history.redo(); if (d) this.restore(d); },
     restore(doc) {
-      const before = this.doc();
+      const before = this.sceneDoc();
       this.applyDoc(doc, { keepRun: true });
-      // what undo changed no longer shows what ran: its badges go stale like an edit's
-      this.markStale(changedNodes(before, doc));
+      // what undo changed no longer shows what ran: its badges go stale like an edit's (compared on the canvas:
+      // inside a group, its definition's nodes)
+      this.markStale(changedNodes(before, this.sceneDoc()));
       this.historyTick++;
       this.dirty = true;
       this.scheduleSync();
