@@ -31,7 +31,9 @@ export const SweepPanel = {
         this.ed.notify("select a node on the canvas, pick one of its params and give values (a, b, c)", "error");
         return;
       }
-      const key = `${this.nodeId}.${this.param}`;
+      // the engine's id of the node: inside an entered group, its flat path id (the server then says to sweep one of
+      // the instance's exposed params), never a same-named node of the graph's top level
+      const key = `${this.ed.flatId(this.nodeId)}.${this.param}`;
       this.picks = [...this.picks.filter((p) => p.key !== key), { key, values: values(this.text) }];
       this.text = "";
     },
