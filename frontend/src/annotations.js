@@ -114,6 +114,13 @@ export const Annotations = {
   data() {
     return { colors: FRAME_COLORS };
   },
+  computed: {
+    // points of links drawn on this canvas (a link grouped away into a definition, or deleted, leaves none)
+    shownReroutes() {
+      const ids = new Set(this.ed.flow.edges.value.map((e) => e.id));
+      return this.ed.reroutes.filter((r) => ids.has(r.link));
+    },
+  },
   methods: {
     promptTitle(f) {
       const t = window.prompt("Frame title", f.title);
@@ -153,7 +160,7 @@ export const Annotations = {
     </div>
   </div>
   <div class="ng-reroutes">
-    <div v-for="r in ed.reroutes" :key="r.id" class="ng-reroute" :data-reroute="r.id" :style="rerouteStyle(r)"
+    <div v-for="r in shownReroutes" :key="r.id" class="ng-reroute" :data-reroute="r.id" :style="rerouteStyle(r)"
          @pointerdown="ed.dragNote($event, 'reroutes', r)" @dblclick.stop="ed.removeNote('reroutes', r.id)" title="reroute point (double-click removes)"></div>
   </div>`,
 };
