@@ -213,8 +213,9 @@ def test_http_api_refuses_escapes_and_survives_garbage(guarded_server):
     assert r.status_code == 400 and "not JSON" in r.json()["error"]
     assert srv.api("POST", "/run", json={"targets": "opt"}).status_code == 400
     assert srv.api("GET", "/document").json()["doc"]["name"] == "toy training"  # still serving, doc unchanged
-    names = [f["value"] for f in srv.api("GET", "/files?ext=.json").json()["files"]]
-    assert names == ["toy.json"]
+    files = srv.api("GET", "/files?ext=.json").json()["files"]
+    assert files[0]["value"] == "toy.json"  # the graph's own folder first, then only the shipped assets
+    assert all(f["value"].startswith("assets/") and f["value"].endswith(".json") for f in files[1:])
 
 
 def test_save_then_download_round_trips(guarded_server):
