@@ -15,7 +15,7 @@ from pytorch3d.renderer.mesh.clip import (ClipFrustum, clip_faces,
                                           convert_clipped_rasterization_to_original_faces)
 from pytorch3d.renderer.utils import parse_image_size
 
-from .threads import tasks, workers
+from .threads import tasks, threads_for, using
 
 
 def _numpy(t: torch.Tensor, dtype) -> np.ndarray:
@@ -37,10 +37,11 @@ class _RasterizeFaceVerts(torch.autograd.Function):
         bary = np.full((n, h, w, k, 3), -1, np.float32)
         dists = np.full((n, h, w, k), -1, np.float32)
         fv = _numpy(face_verts, torch.float32)
-        rasterize_meshes_forward(fv, _numpy(first_idx, torch.int64), _numpy(num_faces, torch.int64),
-                                 _numpy(neighbor_idx, torch.int64), h, w, k, np.float32(blur_radius),
-                                 bool(perspective_correct), bool(clip_barycentric_coords), bool(cull_backfaces),
-                                 tasks(h), p2f, zbuf, bary, dists)
+        with using(threads_for(p2f.size)) as threads:
+            rasterize_meshes_forward(fv, _numpy(first_idx, torch.int64), _numpy(num_faces, torch.int64),
+                                     _numpy(neighbor_idx, torch.int64), h, w, k, np.float32(blur_radius),
+                                     bool(perspective_correct), bool(clip_barycentric_coords),
+                                     bool(cull_backfaces), tasks(h, threads), p2f, zbuf, bary, dists)
         device = face_verts.device
         out = [torch.from_numpy(a).to(device) for a in (p2f, zbuf, bary, dists)]
         ctx.save_for_backward(face_verts, out[0])
@@ -54,9 +55,10 @@ class _RasterizeFaceVerts(torch.autograd.Function):
 
         face_verts, p2f = ctx.saved_tensors
         persp, clip = ctx.flags
-        grad = rasterize_meshes_backward(_numpy(face_verts, torch.float32), _numpy(p2f, torch.int64),
-                                         _numpy(grad_zbuf, torch.float32), _numpy(grad_bary, torch.float32),
-                                         _numpy(grad_dists, torch.float32), persp, clip, workers())
+        with using(threads_for(p2f.numel())) as threads:
+            grad = rasterize_meshes_backward(_numpy(face_verts, torch.float32), _numpy(p2f, torch.int64),
+                                             _numpy(grad_zbuf, torch.float32), _numpy(grad_bary, torch.float32),
+                                             _numpy(grad_dists, torch.float32), persp, clip, threads)
         grad_fv = torch.from_numpy(grad).to(device=face_verts.device, dtype=face_verts.dtype)
         return (grad_fv,) + (None,) * 9
 

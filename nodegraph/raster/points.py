@@ -13,7 +13,7 @@ from pytorch3d.renderer.points.rasterize_points import _format_radius
 from pytorch3d.renderer.utils import parse_image_size
 
 from .meshes import _numpy
-from .threads import tasks, workers
+from .threads import tasks, threads_for, using
 
 
 class _RasterizePoints(torch.autograd.Function):
@@ -28,9 +28,10 @@ class _RasterizePoints(torch.autograd.Function):
         idx = np.full((n, h, w, k), -1, np.int32)  # PyTorch3D's CPU idx is int32
         zbuf = np.full((n, h, w, k), -1, np.float32)
         dists = np.full((n, h, w, k), -1, np.float32)
-        rasterize_points_forward(_numpy(points, torch.float32), _numpy(first_idx, torch.int64),
-                                 _numpy(num_points, torch.int64), _numpy(radius, torch.float32), h, w, k,
-                                 tasks(h), idx, zbuf, dists)
+        with using(threads_for(idx.size)) as threads:
+            rasterize_points_forward(_numpy(points, torch.float32), _numpy(first_idx, torch.int64),
+                                     _numpy(num_points, torch.int64), _numpy(radius, torch.float32), h, w, k,
+                                     tasks(h, threads), idx, zbuf, dists)
         out = [torch.from_numpy(a).to(points.device) for a in (idx, zbuf, dists)]
         ctx.save_for_backward(points, out[0])
         ctx.mark_non_differentiable(out[0])
@@ -41,9 +42,10 @@ class _RasterizePoints(torch.autograd.Function):
         from .kernels_points import rasterize_points_backward
 
         points, idx = ctx.saved_tensors
-        grad = rasterize_points_backward(_numpy(points, torch.float32), _numpy(idx, torch.int32),
-                                         _numpy(grad_zbuf, torch.float32), _numpy(grad_dists, torch.float32),
-                                         workers())
+        with using(threads_for(idx.numel())) as threads:
+            grad = rasterize_points_backward(_numpy(points, torch.float32), _numpy(idx, torch.int32),
+                                             _numpy(grad_zbuf, torch.float32), _numpy(grad_dists, torch.float32),
+                                             threads)
         return (torch.from_numpy(grad).to(device=points.device, dtype=points.dtype),) + (None,) * 5
 
 

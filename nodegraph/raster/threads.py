@@ -1,16 +1,38 @@
-"""How many parallel tasks a kernel call splits into: a few per numba thread, so uneven bands still balance."""
+"""How many numba threads and parallel tasks a kernel call uses.
+
+Measured on a shared 2-core machine: a small frame (the cow at 512 px, one face per pixel: ~5 ms) is several
+times slower on two threads than on one, because waking a second thread on a busy core costs more than the
+work; a frame with ~100 faces per pixel gains from both. So calls below ``SERIAL_BELOW`` output entries run on
+one thread, larger ones on all of numba's (``NUMBA_NUM_THREADS``), each thread taking a few bands of rows.
+"""
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
 
-def tasks(rows: int) -> int:
-    """Parallel tasks (bands of image rows) for an image of ``rows`` rows."""
+SERIAL_BELOW = 2_000_000  # N * H * W * K
+
+
+def threads_for(entries: int) -> int:
+    """Threads for a call that fills ``entries`` output slots (N * H * W * K)."""
     import numba
 
-    return max(1, min(int(rows), 4 * numba.get_num_threads()))
+    return 1 if entries < SERIAL_BELOW else max(1, int(numba.config.NUMBA_NUM_THREADS))
 
 
-def workers() -> int:
-    """One gradient buffer per numba thread (the backward's memory is threads x faces x 9 doubles)."""
+@contextmanager
+def using(threads: int) -> Iterator[int]:
+    """Run the enclosed kernel calls on ``threads`` numba threads (restored afterwards)."""
     import numba
 
-    return max(1, int(numba.get_num_threads()))
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        numba.set_num_threads(before)
+
+
+def tasks(rows: int, threads: int) -> int:
+    """Parallel tasks (bands of image rows) for an image of ``rows`` rows on ``threads`` threads."""
+    return 1 if threads == 1 else max(1, min(int(rows), 4 * threads))
