@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 from numba import njit, prange
+
+from .threads import configure
+
+configure()
 
 F32 = np.float32
 ZERO = F32(0.0)

@@ -4,11 +4,27 @@ Measured on a shared 2-core machine: a small frame (the cow at 512 px, one face 
 times slower on two threads than on one, because waking a second thread on a busy core costs more than the
 work; a frame with ~100 faces per pixel gains from both. So calls below ``SERIAL_BELOW`` output entries run on
 one thread, larger ones on all of numba's (``NUMBA_NUM_THREADS``), each thread taking a few bands of rows.
+
+Numba's own "workqueue" threading layer is used unless ``NUMBA_THREADING_LAYER`` says otherwise: with its
+"omp" layer a second OpenMP runtime spins beside torch's, and on two cores both slowed down by 3-5x (torch's
+tiny camera-transform matmuls included). workqueue is not re-entrant, so kernel calls are serialised by a lock.
 """
 from __future__ import annotations
 
+import os
+import threading
 from contextlib import contextmanager
 from typing import Iterator
+
+_lock = threading.RLock()
+
+
+def configure() -> None:
+    """Pick the threading layer before the first parallel kernel runs (kept if the user chose one)."""
+    import numba
+
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        numba.config.THREADING_LAYER = "workqueue"
 
 SERIAL_BELOW = 2_000_000  # N * H * W * K
 
@@ -25,12 +41,13 @@ def using(threads: int) -> Iterator[int]:
     """Run the enclosed kernel calls on ``threads`` numba threads (restored afterwards)."""
     import numba
 
-    before = numba.get_num_threads()
-    numba.set_num_threads(threads)
-    try:
-        yield threads
-    finally:
-        numba.set_num_threads(before)
+    with _lock:
+        before = numba.get_num_threads()
+        numba.set_num_threads(threads)
+        try:
+            yield threads
+        finally:
+            numba.set_num_threads(before)
 
 
 def tasks(rows: int, threads: int) -> int:
