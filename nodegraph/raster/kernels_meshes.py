@@ -405,9 +405,21 @@ def _accumulate_face(out, f, px, py, x0, y0, z0, x1, y1, z1, x2, y2, z2, g_dist,
 
 
 @njit(cache=True, parallel=True)
-def rasterize_meshes_backward(face_verts, p2f, grad_zbuf, grad_bary, grad_dists, persp, clip, n_chunks):
-    """d loss / d face_verts (F, 3, 3) from the gradients of zbuf, bary_coords and dists; each chunk of rows
-    sums into its own float64 buffer (no races), then the buffers are added."""
+def fill(a, value):
+    """``a[...] = value`` on all threads (the first touch of a fresh output's pages is most of its cost)."""
+    flat = a.reshape(-1)
+    n = flat.shape[0]
+    step = 1 << 16
+    for c in prange((n + step - 1) // step):
+        flat[c * step:min(n, (c + 1) * step)] = value
+
+
+@njit(cache=True, parallel=True)
+def rasterize_meshes_backward(face_verts, p2f, grad_zbuf, grad_bary, grad_dists, has_z, has_bary, has_dists,
+                              persp, clip, n_chunks):
+    """d loss / d face_verts (F, 3, 3) from the gradients of zbuf, bary_coords and dists (each may be absent:
+    ``has_*`` False, its array a placeholder); each chunk of rows sums into its own float64 buffer (no races),
+    then the buffers are added."""
     n_faces = face_verts.shape[0]
     n_meshes, h, w, k_max = p2f.shape
     xs, ys = pixel_centres(h, w)
@@ -426,13 +438,18 @@ def rasterize_meshes_backward(face_verts, p2f, grad_zbuf, grad_bary, grad_dists,
                     f = p2f[n, yi, xi, k]
                     if f < 0:
                         continue
+                    g_d = grad_dists[n, yi, xi, k] if has_dists else ZERO
+                    g_z = grad_zbuf[n, yi, xi, k] if has_z else ZERO
+                    gb0 = gb1 = gb2 = ZERO
+                    if has_bary:
+                        gb0 = grad_bary[n, yi, xi, k, 0]
+                        gb1 = grad_bary[n, yi, xi, k, 1]
+                        gb2 = grad_bary[n, yi, xi, k, 2]
                     _accumulate_face(out, f, px, py,
                                      face_verts[f, 0, 0], face_verts[f, 0, 1], face_verts[f, 0, 2],
                                      face_verts[f, 1, 0], face_verts[f, 1, 1], face_verts[f, 1, 2],
                                      face_verts[f, 2, 0], face_verts[f, 2, 1], face_verts[f, 2, 2],
-                                     grad_dists[n, yi, xi, k], grad_zbuf[n, yi, xi, k],
-                                     grad_bary[n, yi, xi, k, 0], grad_bary[n, yi, xi, k, 1],
-                                     grad_bary[n, yi, xi, k, 2], persp, clip)
+                                     g_d, g_z, gb0, gb1, gb2, persp, clip)
     result = np.zeros((n_faces, 3, 3), np.float32)
     for f in prange(n_faces):
         for i in range(3):

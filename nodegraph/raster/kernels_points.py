@@ -83,8 +83,9 @@ def rasterize_points_forward(points, first_idx, num_points, radius, h, w, k_max,
 
 
 @njit(cache=True, parallel=True)
-def rasterize_points_backward(points, idx, grad_zbuf, grad_dists, n_chunks):
-    """d loss / d points (P, 3) from the gradients of zbuf and dists (per-chunk float64 sums, then added)."""
+def rasterize_points_backward(points, idx, grad_zbuf, grad_dists, has_z, has_dists, n_chunks):
+    """d loss / d points (P, 3) from the gradients of zbuf and dists (either may be absent: ``has_*`` False);
+    per-chunk float64 sums, then added."""
     n_points = points.shape[0]
     n_clouds, h, w, k_max = idx.shape
     xs, ys = pixel_centres(h, w)
@@ -101,10 +102,12 @@ def rasterize_points_backward(points, idx, grad_zbuf, grad_dists, n_chunks):
                     p = idx[n, yi, xi, k]
                     if p < 0:
                         break
-                    g = grad_dists[n, yi, xi, k]
-                    out[p, 0] += TWO * g * (points[p, 0] - xs[xi])
-                    out[p, 1] += TWO * g * (points[p, 1] - ys[yi])
-                    out[p, 2] += grad_zbuf[n, yi, xi, k]
+                    if has_dists:
+                        g = grad_dists[n, yi, xi, k]
+                        out[p, 0] += TWO * g * (points[p, 0] - xs[xi])
+                        out[p, 1] += TWO * g * (points[p, 1] - ys[yi])
+                    if has_z:
+                        out[p, 2] += grad_zbuf[n, yi, xi, k]
     result = np.zeros((n_points, 3), np.float32)
     for p in prange(n_points):
         for j in range(3):

@@ -22,6 +22,22 @@ def _numpy(t: torch.Tensor, dtype) -> np.ndarray:
     return np.ascontiguousarray(t.detach().to("cpu", dtype).numpy())
 
 
+def _grad(t: torch.Tensor | None, ndim: int) -> tuple[np.ndarray, bool]:
+    """An upstream gradient as float32 numpy, or a placeholder and False when autograd gave none."""
+    if t is None:
+        return np.zeros((1,) * ndim, np.float32), False
+    return _numpy(t, torch.float32), True
+
+
+def filled(shape: tuple, value, dtype) -> np.ndarray:
+    """A new array of ``shape`` holding ``value``, written on the kernel threads."""
+    from .kernels_meshes import fill
+
+    a = np.empty(shape, dtype)
+    fill(a, dtype(value))
+    return a
+
+
 class _RasterizeFaceVerts(torch.autograd.Function):
     """Forward and backward of the per-pixel rasterization of packed face vertices (F, 3, 3) in NDC."""
 
@@ -32,12 +48,13 @@ class _RasterizeFaceVerts(torch.autograd.Function):
 
         h, w = image_size
         n, k = int(first_idx.shape[0]), int(faces_per_pixel)
-        p2f = np.full((n, h, w, k), -1, np.int64)
-        zbuf = np.full((n, h, w, k), -1, np.float32)
-        bary = np.full((n, h, w, k, 3), -1, np.float32)
-        dists = np.full((n, h, w, k), -1, np.float32)
+        ctx.set_materialize_grads(False)    # a shader that ignores bary or dists passes no zeros for them
         fv = _numpy(face_verts, torch.float32)
-        with using(threads_for(p2f.size)) as threads:
+        with using(threads_for(n * h * w * k)) as threads:
+            p2f = filled((n, h, w, k), -1, np.int64)
+            zbuf = filled((n, h, w, k), -1, np.float32)
+            bary = filled((n, h, w, k, 3), -1, np.float32)
+            dists = filled((n, h, w, k), -1, np.float32)
             rasterize_meshes_forward(fv, _numpy(first_idx, torch.int64), _numpy(num_faces, torch.int64),
                                      _numpy(neighbor_idx, torch.int64), h, w, k, np.float32(blur_radius),
                                      bool(perspective_correct), bool(clip_barycentric_coords),
@@ -55,10 +72,12 @@ class _RasterizeFaceVerts(torch.autograd.Function):
 
         face_verts, p2f = ctx.saved_tensors
         persp, clip = ctx.flags
+        (gz, has_z), (gb, has_b), (gd, has_d) = _grad(grad_zbuf, 4), _grad(grad_bary, 5), _grad(grad_dists, 4)
+        if not (has_z or has_b or has_d):
+            return (None,) * 10
         with using(threads_for(p2f.numel())) as threads:
             grad = rasterize_meshes_backward(_numpy(face_verts, torch.float32), _numpy(p2f, torch.int64),
-                                             _numpy(grad_zbuf, torch.float32), _numpy(grad_bary, torch.float32),
-                                             _numpy(grad_dists, torch.float32), persp, clip, threads)
+                                             gz, gb, gd, has_z, has_b, has_d, persp, clip, threads)
         grad_fv = torch.from_numpy(grad).to(device=face_verts.device, dtype=face_verts.dtype)
         return (grad_fv,) + (None,) * 9
 

@@ -12,7 +12,7 @@ import torch
 from pytorch3d.renderer.points.rasterize_points import _format_radius
 from pytorch3d.renderer.utils import parse_image_size
 
-from .meshes import _numpy
+from .meshes import _grad, _numpy, filled
 from .threads import tasks, threads_for, using
 
 
@@ -25,10 +25,11 @@ class _RasterizePoints(torch.autograd.Function):
 
         h, w = image_size
         n, k = int(first_idx.shape[0]), int(points_per_pixel)
-        idx = np.full((n, h, w, k), -1, np.int32)  # PyTorch3D's CPU idx is int32
-        zbuf = np.full((n, h, w, k), -1, np.float32)
-        dists = np.full((n, h, w, k), -1, np.float32)
-        with using(threads_for(idx.size)) as threads:
+        ctx.set_materialize_grads(False)
+        with using(threads_for(n * h * w * k)) as threads:
+            idx = filled((n, h, w, k), -1, np.int32)  # PyTorch3D's CPU idx is int32
+            zbuf = filled((n, h, w, k), -1, np.float32)
+            dists = filled((n, h, w, k), -1, np.float32)
             rasterize_points_forward(_numpy(points, torch.float32), _numpy(first_idx, torch.int64),
                                      _numpy(num_points, torch.int64), _numpy(radius, torch.float32), h, w, k,
                                      tasks(h, threads), idx, zbuf, dists)
@@ -42,10 +43,12 @@ class _RasterizePoints(torch.autograd.Function):
         from .kernels_points import rasterize_points_backward
 
         points, idx = ctx.saved_tensors
+        (gz, has_z), (gd, has_d) = _grad(grad_zbuf, 4), _grad(grad_dists, 4)
+        if not (has_z or has_d):
+            return (None,) * 6
         with using(threads_for(idx.numel())) as threads:
-            grad = rasterize_points_backward(_numpy(points, torch.float32), _numpy(idx, torch.int32),
-                                             _numpy(grad_zbuf, torch.float32), _numpy(grad_dists, torch.float32),
-                                             threads)
+            grad = rasterize_points_backward(_numpy(points, torch.float32), _numpy(idx, torch.int32), gz, gd,
+                                             has_z, has_d, threads)
         return (torch.from_numpy(grad).to(device=points.device, dtype=points.dtype),) + (None,) * 5
 
 
