@@ -28,7 +28,7 @@ EPS_F32 = F32(1e-8)     # kEpsilon where the C++ converts it to float (std::max<
 CLIP_MIN = F32(1e-5)    # BarycentricClip's floor on the sum of the clipped weights
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def pix_to_ndc(i: int, s1: int, s2: int) -> np.float32:
     """The NDC centre of pixel ``i`` along an axis of ``s1`` pixels (the other axis has ``s2``): PyTorch3D's
     PixToNonSquareNdc in float32."""
@@ -51,18 +51,18 @@ def pixel_centres(h: int, w: int):
     return xs, ys
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def edge(px, py, ax, ay, bx, by):
     return (px - ax) * (by - ay) - (py - ay) * (bx - ax)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def bary_area(x0, y0, x1, y1, x2, y2) -> np.float32:
     # the C++ adds a double 1e-8 to the float edge function, then stores a float
     return F32(np.float64(edge(x2, y2, x0, y0, x1, y1)) + 1e-8)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def barycentric(px, py, x0, y0, x1, y1, x2, y2):
     area = bary_area(x0, y0, x1, y1, x2, y2)
     w0 = edge(px, py, x1, y1, x2, y2) / area
@@ -71,7 +71,7 @@ def barycentric(px, py, x0, y0, x1, y1, x2, y2):
     return w0, w1, w2
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def perspective_correct(w0, w1, w2, z0, z1, z2):
     t0 = w0 * z1 * z2
     t1 = w1 * z0 * z2
@@ -81,12 +81,12 @@ def perspective_correct(w0, w1, w2, z0, z1, z2):
     return t0 / denom, t1 / denom, t2 / denom
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _max0(a):
     return ZERO if a < ZERO else a
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def clip_bary(w0, w1, w2):
     c0 = _max0(w0)
     c1 = _max0(w1)
@@ -96,7 +96,7 @@ def clip_bary(w0, w1, w2):
     return c0 / s, c1 / s, c2 / s
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def point_line_dist(px, py, ax, ay, bx, by):
     vx = bx - ax
     vy = by - ay
@@ -113,7 +113,7 @@ def point_line_dist(px, py, ax, ay, bx, by):
     return qx * qx + qy * qy
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def point_triangle_dist(px, py, x0, y0, x1, y1, x2, y2):
     e01 = point_line_dist(px, py, x0, y0, x1, y1)
     e02 = point_line_dist(px, py, x0, y0, x2, y2)
@@ -122,7 +122,7 @@ def point_triangle_dist(px, py, x0, y0, x1, y1, x2, y2):
     return e12 if e12 < m else m
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _insert(p2f, zbuf, bary, dists, cnt, n, yi, xi, k_max, z, f, d, b0, b1, b2):
     """Insert (z, f) into the pixel's ascending list of at most ``k_max`` entries (dropped when beyond)."""
     c = cnt[n, yi, xi]
@@ -155,7 +155,7 @@ def _insert(p2f, zbuf, bary, dists, cnt, n, yi, xi, k_max, z, f, d, b0, b1, b2):
         cnt[n, yi, xi] = c + 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _remove(p2f, zbuf, bary, dists, cnt, n, yi, xi, j):
     c = cnt[n, yi, xi]
     for i in range(j, c - 1):
@@ -174,7 +174,7 @@ def _remove(p2f, zbuf, bary, dists, cnt, n, yi, xi, j):
     cnt[n, yi, xi] = c - 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _index_range(lo, hi, offset, rng, size):
     """Pixel indices (along an axis of ``size``) whose centres may lie in [lo, hi], padded by a pixel: the
     exact float test is made per pixel afterwards."""
@@ -288,7 +288,7 @@ def rasterize_meshes_forward(face_verts, first_idx, num_faces, neighbor_idx, h, 
 # ---------------------------------------------------------------------------------------- backward
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _point_line_dist_backward(px, py, ax, ay, bx, by, g):
     vx = bx - ax
     vy = by - ay
@@ -304,7 +304,7 @@ def _point_line_dist_backward(px, py, ax, ay, bx, by, g):
     return sa * (qx - px), sa * (qy - py), sb * (qx - px), sb * (qy - py)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _edge_backward(px, py, ax, ay, bx, by, g):
     """d edge(p, a, b) / d (p, a, b) times ``g``: (dpx, dpy, dax, day, dbx, dby)."""
     return (g * (by - ay), g * (ax - bx), g * (py - by), g * (bx - px), g * (ay - py), g * (px - ax))

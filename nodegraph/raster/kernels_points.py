@@ -15,7 +15,7 @@ F32 = np.float32
 TWO = F32(2.0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _insert(idx, zbuf, dists, cnt, n, yi, xi, k_max, z, p, d):
     c = cnt[n, yi, xi]
     pos = c
