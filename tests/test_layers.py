@@ -22,7 +22,7 @@ RASTER_LAYERS: list[set[str]] = [
     {"raster.kernels_meshes"},
     {"raster.kernels_points", "raster.meshes"},
     {"raster.points", "raster.backend"},
-    {"raster.rasterizers"},
+    {"raster.rasterizers", "raster.warm"},
     {"raster"},
 ]
 # Lowest first. A module may import modules of strictly lower layers only.

@@ -69,3 +69,17 @@ def test_the_teapot_fit_follows_the_same_path_with_either_backend():
     assert loss_a[-1] < 0.98 * loss_a[0]                    # the fit moves (144 -> 138 in 12 steps)
     assert torch.allclose(loss_a, loss_b, rtol=1e-3), (loss_a, loss_b)
     assert torch.allclose(cam_a, cam_b, rtol=1e-3, atol=1e-4), (cam_a, cam_b)
+
+
+def test_the_warm_up_compiles_in_the_background_and_leaves_the_kernels_usable():
+    from nodegraph.raster.warm import warm_up_in_background
+
+    thread = warm_up_in_background()
+    assert thread is not None and thread.daemon
+    thread.join(timeout=240)
+    assert not thread.is_alive()
+    from nodegraph.raster import kernels_meshes, kernels_points
+
+    for kernel in (kernels_meshes.rasterize_meshes_forward, kernels_meshes.rasterize_meshes_backward,
+                   kernels_points.rasterize_points_forward, kernels_points.rasterize_points_backward):
+        assert kernel.signatures, f"{kernel.__name__} was not compiled"
