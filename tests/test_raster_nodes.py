@@ -83,3 +83,24 @@ def test_the_warm_up_compiles_in_the_background_and_leaves_the_kernels_usable():
     for kernel in (kernels_meshes.rasterize_meshes_forward, kernels_meshes.rasterize_meshes_backward,
                    kernels_points.rasterize_points_forward, kernels_points.rasterize_points_backward):
         assert kernel.signatures, f"{kernel.__name__} was not compiled"
+
+
+def test_without_numba_pytorch3ds_rasterizer_runs_and_the_record_says_why():
+    """A process where numba cannot be imported (``sys.modules["numba"] = None`` makes every import fail)."""
+    code = """
+import sys, json
+sys.modules["numba"] = None
+import torch
+from pytorch3d.renderer import FoVPerspectiveCameras, RasterizationSettings
+from pytorch3d.utils import ico_sphere
+from nodegraph import raster
+cams = FoVPerspectiveCameras(T=torch.tensor([[0.0, 0.0, 3.0]]))
+frags = raster.BackendMeshRasterizer(cams, RasterizationSettings(image_size=16), backend="numba")(ico_sphere(1))
+print(json.dumps({"chosen": raster.choose("auto", "cpu"), "ran": raster.ran(),
+                  "covered": int((frags.pix_to_face >= 0).sum())}))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["chosen"] == "pytorch3d" and result["covered"] > 0
+    assert result["ran"]["meshes"] == {"pytorch3d": 1} and "numba unavailable" in result["ran"]["note"]
