@@ -18,7 +18,7 @@ LIBRARY = ROOT / "nodes"
 
 # The CPU rasterizer (nodegraph/raster/) builds on PyTorch3D and numba only; the node library may use it.
 RASTER_LAYERS: list[set[str]] = [
-    {"raster.threads"},
+    {"raster.threads", "raster.buffers"},
     {"raster.kernels_meshes"},
     {"raster.kernels_points", "raster.meshes"},
     {"raster.points", "raster.backend"},

@@ -15,6 +15,7 @@ from pytorch3d.renderer.mesh.clip import (ClipFrustum, clip_faces,
                                           convert_clipped_rasterization_to_original_faces)
 from pytorch3d.renderer.utils import parse_image_size
 
+from .buffers import take
 from .threads import tasks, threads_for, using
 
 
@@ -33,7 +34,7 @@ def filled(shape: tuple, value, dtype) -> np.ndarray:
     """A new array of ``shape`` holding ``value``, written on the kernel threads."""
     from .kernels_meshes import fill
 
-    a = np.empty(shape, dtype)
+    a = take(shape, dtype)
     fill(a, dtype(value))
     return a
 
