@@ -15,6 +15,7 @@ from pytorch3d.renderer import AbsorptionOnlyRaymarcher as _AbsorptionOnlyRaymar
 from pytorch3d.renderer import ImplicitRenderer as _ImplicitRenderer
 from pytorch3d.renderer import RayBundle
 
+from nodegraph.raster import BACKENDS, BackendMeshRasterizer, BackendPointsRasterizer
 from nodegraph.spec import Bool, Choice, Color, Float, Floats, Input, Int, Output, node
 
 from ._raster_memory import MESH_BYTES_PER_ENTRY, POINT_BYTES_PER_ENTRY, check_raster_memory
@@ -99,21 +100,24 @@ def BlendParams(ctx, sigma, gamma, background):
     return P3D(sigma=sigma, gamma=gamma, background_color=tuple(background))
 
 
+_BACKEND = Choice("backend", "auto", "who rasterizes: auto = the compiled CPU kernels on a CPU, PyTorch3D's "
+                                     "own on CUDA; pytorch3d forces PyTorch3D's (same fragments)", choices=BACKENDS)
+
+
 @node(
     category="rendering",
     inputs=[Input("cameras", "Cameras"), Input("settings", "RasterSettings", "defaults when not connected",
                                                  optional=True)],
+    params=[_BACKEND],
     outputs=[Output("rasterizer", "Rasterizer")],
     export="""
         from pytorch3d.renderer import MeshRasterizer
         {out} = MeshRasterizer(cameras={cameras}, raster_settings={settings})
     """,
 )
-def MeshRasterizer(ctx, cameras, settings):
+def MeshRasterizer(ctx, cameras, settings, backend):
     """Turns meshes into per-pixel fragments (nearest faces, barycentrics, depth) seen by ``cameras``."""
-    from pytorch3d.renderer import MeshRasterizer as P3D
-
-    return P3D(cameras=cameras, raster_settings=settings)
+    return BackendMeshRasterizer(cameras=cameras, raster_settings=settings, backend=backend)
 
 
 _SHADER_INPUTS = [
@@ -259,17 +263,16 @@ def PointsRasterizationSettings(ctx, image_size, radius, points_per_pixel, bin_s
     category="rendering",
     inputs=[Input("cameras", "Cameras"),
             Input("settings", "PointsRasterSettings", "defaults when not connected", optional=True)],
+    params=[_BACKEND],
     outputs=[Output("rasterizer", "Rasterizer")],
     export="""
         from pytorch3d.renderer import PointsRasterizer
         {out} = PointsRasterizer(cameras={cameras}, raster_settings={settings})
     """,
 )
-def PointsRasterizer(ctx, cameras, settings):
+def PointsRasterizer(ctx, cameras, settings, backend):
     """Turns point clouds into per-pixel fragments (nearest points, depths, distances) seen by ``cameras``."""
-    from pytorch3d.renderer import PointsRasterizer as P3D
-
-    return P3D(cameras=cameras, raster_settings=settings)
+    return BackendPointsRasterizer(cameras=cameras, raster_settings=settings, backend=backend)
 
 
 _COMPOSITOR_PARAMS = [
