@@ -216,7 +216,7 @@ def LearnableAbsoluteCameras(ctx, count, init_std, fix_first, seed):
     T = ctx.param("T", lambda: start[1].to(ctx.device))
     if log_R.shape[0] != count:
         ctx.fail("count", f"is {count} but the learned cameras are {log_R.shape[0]}")
-    return absolute_cameras(log_R, T, fix_first)
+    return learned_absolute_cameras(log_R, T, fix_first)
 
 
 def absolute_cameras_start(count: int, init_std: float, fix_first: bool, seed: int) -> list[torch.Tensor]:
@@ -230,7 +230,7 @@ def absolute_cameras_start(count: int, init_std: float, fix_first: bool, seed: i
     return start
 
 
-def absolute_cameras(log_R: torch.Tensor, T: torch.Tensor, fix_first: bool) -> dict:
+def learned_absolute_cameras(log_R: torch.Tensor, T: torch.Tensor, fix_first: bool) -> dict:
     """The outputs of LearnableAbsoluteCameras from its learned tensors (camera 0 masked with ``fix_first``).
     Exported scripts call this too."""
     from pytorch3d.renderer import PerspectiveCameras
@@ -247,10 +247,10 @@ def absolute_cameras(log_R: torch.Tensor, T: torch.Tensor, fix_first: bool) -> d
 def _absolute_cameras_export(x) -> dict:
     p = x.params
     start = f"{x.helper(absolute_cameras_start)}({p['count']}, {p['init_std']}, {p['fix_first']}, {p['seed']})"
-    log_R = x.param("log_R", f"{start}[0].to(device)")
-    T = x.param("T", f"{start}[1].to(device)")
+    log_R = x.param("log_R", f"{start}[0].to(device)", "learned_log_R")  # the outputs are masked
+    T = x.param("T", f"{start}[1].to(device)", "learned_T")
     outputs = x.name("outputs")
-    x.line(f"{outputs} = {x.helper(absolute_cameras)}({log_R}, {T}, {p['fix_first']})")
+    x.line(f"{outputs} = {x.helper(learned_absolute_cameras)}({log_R}, {T}, {p['fix_first']})")
     return {name: f"{outputs}[{name!r}]" for name in ("cameras", "log_R", "R", "T")}
 
 

@@ -63,6 +63,9 @@ def _marching_cubes_export(x) -> dict:
     else:
         x.line(f"{grid} = {x.helper(sample_field)}({function}, {p['resolution']}, {p['extent']}, {p['center']}, "
                f"{p['chunk_size']}, device)")
+    x.line(f"if not {grid}.min() < {p['isolevel']} < {grid}.max():",
+           f"    raise SystemExit(f'{x.node_id}: isolevel {{{p['isolevel']}}} is outside the densities "
+           f"({{{grid}.min():.4g}} .. {{{grid}.max():.4g}}): no surface')")
     return f"{x.helper(isosurface)}({grid}, {p['isolevel']}, {volumes}, {p['extent']}, {p['center']}, device)"
 
 

@@ -53,7 +53,8 @@ EXAMPLES = {
     "volume_rendering_steps": {"raysampler.image_width": 16, "raysampler.image_height": 16,
                                "raysampler.n_pts_per_ray": 16, "volumes.resolution": [16]},
     "implicit_surfaces": {"raysampler.image_width": 16, "raysampler.image_height": 16, "raysampler.n_pts_per_ray": 16,
-                          "turntable.n_frames": 2, "render_turntable.chunk_size": 100},
+                          "turntable.n_frames": 2, "render_turntable.chunk_size": 100, "mesh_sphere.resolution": 12,
+                          "mesh_box.resolution": 12, "mesh_torus.resolution": 12, "mesh_torus.chunk_size": 500},
     "pointcloud_to_volume": {"points.num_samples": 2000, "volume.resolution": [16], "volume.voxel_size": 0.15,
                              "views.num_views": 2, "views.image_size": 16, "views.silhouette": "hard",
                              "raysampler.image_width": 16, "raysampler.image_height": 16,
@@ -62,7 +63,11 @@ EXAMPLES = {
                             "heldout.image_size": 16, "heldout.silhouette": "hard", "heldout.num_views": 2,
                             "raysampler.image_width": 16, "raysampler.image_height": 16,
                             "raysampler.n_pts_per_ray": 12, "volume.resolution": 12, "batch.batch_size": 2,
-                            "optimize.iterations": 3, "turntable.n_frames": 2},
+                            "optimize.iterations": 3, "turntable.n_frames": 2,
+                            "extract_mesh.isolevel": 0.018},  # 3 iterations leave thin densities
+    "render_cow_opencv": {"raster.image_size": 32},
+    "render_three_views": {"raster.image_size": 24},
+    "bundle_adjustment": {"optimize.iterations": 50},
     "transforms": {},
     "smpl_pose_and_render": {"raster.image_size": 32, "project.image_size": 32},
     "smplify_fit_keypoints": {"raster.image_size": 32, "stage1.iterations": 3, "stage2.iterations": 3},
@@ -73,7 +78,8 @@ EXAMPLES = {
                         "optimize.iterations": 3, "preview_raysampler.image_width": 8,
                         "preview_raysampler.image_height": 8, "preview_raysampler.n_pts_per_ray": 8,
                         "eval_raysampler.image_width": 8, "eval_raysampler.image_height": 8,
-                        "eval_raysampler.n_pts_per_ray": 8, "turntable.n_frames": 2},
+                        "eval_raysampler.n_pts_per_ray": 8, "turntable.n_frames": 2, "extract_mesh.resolution": 12,
+                        "extract_mesh.isolevel": 9e-8},
 }
 
 

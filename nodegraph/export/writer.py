@@ -139,11 +139,43 @@ def write_script(prepared: Prepared) -> str:
     for _ in range(3):
         writer = ScriptWriter(prepared, reserved)
         text = writer.write()
-        clash = bound_names(writer) & set(writer.names._node.values())
+        bound = bound_names(writer)
+        clash = bound & set(writer.names._node.values())
+        # a node's further variables (``absolute_cameras`` of node ``absolute``) must not take a helper's name
+        clash |= {var for var in writer.names._node.values()
+                  for name in bound & assigned_names(text) if name.startswith(var + "_")}
         if not clash:
             return text
-        reserved |= bound_names(writer)
+        reserved |= bound | clash
     return text
+
+
+def assigned_names(text: str) -> set[str]:
+    """The names the script assigns outside its functions and classes."""
+    import ast
+
+    names: set[str] = set()
+
+    def visit(body: list) -> None:
+        for stmt in body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            for node in ast.walk(stmt) if not hasattr(stmt, "body") else [stmt]:
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                    names.add(node.id)
+            for field in ("body", "orelse", "finalbody"):
+                visit(getattr(stmt, field, []) or [])
+            if hasattr(stmt, "body"):  # the header of a compound statement (for targets, with ... as)
+                for part in (getattr(stmt, "target", None), *[i.optional_vars for i in getattr(stmt, "items", [])]):
+                    for node in ast.walk(part) if part is not None else []:
+                        if isinstance(node, ast.Name):
+                            names.add(node.id)
+
+    try:
+        visit(ast.parse(text).body)
+    except SyntaxError:
+        pass
+    return names
 
 
 @dataclass
