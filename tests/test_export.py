@@ -68,6 +68,8 @@ EXAMPLES = {
     "render_cow_opencv": {"raster.image_size": 32},
     "render_three_views": {"raster.image_size": 24},
     "bundle_adjustment": {"optimize.iterations": 50},
+    "modes": {},
+    "three_views_muted": {"raster.image_size": 24},
     "transforms": {},
     "smpl_pose_and_render": {"raster.image_size": 32, "project.image_size": 32},
     "smplify_fit_keypoints": {"raster.image_size": 32, "stage1.iterations": 3, "stage2.iterations": 3},
@@ -142,7 +144,25 @@ def volume_steps_graph():
     return s
 
 
-BUILT = {"transforms": transforms_graph, "volume_rendering_steps": volume_steps_graph}
+def modes_graph():
+    """Node modes, as the executor resolves them: in the transforms graph the mesh transform is bypassed (the
+    render sees the cow as loaded) and the SO(3) log map muted (it and what reads it are left out); in
+    render_three_views one view's group instance is muted (the grid shows the other two)."""
+    s = transforms_graph()
+    s.graph.name = "modes"
+    s.graph.nodes["moved"].mode = "bypass"
+    s.graph.nodes["log"].mode = "mute"
+    return s
+
+
+def three_views_muted_graph():
+    s = nodegraph.load(GRAPHS / "render_three_views.json")
+    s.graph.nodes["left"].mode = "mute"
+    return s
+
+
+BUILT = {"transforms": transforms_graph, "volume_rendering_steps": volume_steps_graph, "modes": modes_graph,
+         "three_views_muted": three_views_muted_graph}
 
 
 def session_of(name: str):
@@ -313,3 +333,35 @@ def test_every_node_of_the_library_has_an_export_form():
     """The catalogue: a new node must come with its export form (docs/export.md)."""
     missing = sorted(s.name for s in default_registry() if s.export is None)
     assert missing == []
+
+
+def test_group_paths_become_readable_distinct_names_with_the_path_in_the_comment():
+    script = session_of("render_three_views").export(overrides={"raster.image_size": 24})
+    assert "# front/view: LookAtViewTransform" in script
+    assert "front_view_R, front_view_T = look_at_view_transform(" in script
+    assert "'--front-view-azim', dest='front_view_azim', type=float, default=180.0" in script
+    assert "'--left-view-azim', dest='left_view_azim', type=float, default=90.0" in script
+
+
+def test_names_that_would_collide_get_a_suffix():
+    from nodegraph.export.arguments import Arguments
+    from nodegraph.export.writer import Names
+
+    names = Names(["view1/raster", "view1_raster", "view1"], outputs={"view1": ["raster", "other"]})
+    got = [names.node(n) for n in ("view1/raster", "view1_raster", "view1")]
+    assert len(set(got)) == 3 and "view1_raster" not in got  # view1's output variable is view1_raster
+    assert got[2] == "view1"
+
+    class Flat:
+        params = {"a": {}, "a_b": {}}
+    args = Arguments(Flat(), Names(["a", "a_b"]))
+    assert [args.dest("a", "b_c"), args.dest("a_b", "c"), args.dest("a", "b_c")] == ["a_b_c", "a_b_c_2", "a_b_c"]
+
+
+def test_muted_and_bypassed_nodes_are_left_out_and_passed_through():
+    script = session_of("modes").export()
+    assert "# moved: TransformMeshes" not in script and "# log: So3LogMap" not in script
+    assert "so3_log_map" not in script  # exp reads its own value param instead, as in the executor
+    assert "MeshRenderer(rasterizer=rasterizer, shader=shader)(cow)" in script  # the bypass passes the cow on
+    script = session_of("three_views_muted").export()
+    assert "# left/" not in script and "# right/render: MeshRenderer" in script

@@ -99,19 +99,30 @@ def wrap(line: str, width: int = 110) -> list[str]:
 
 
 class Names:
-    """Variable names: one per node, from its id, unique in the script."""
+    """Variable names: one per node, from its id (a path inside a group, ``view1/raster``, becomes
+    ``view1_raster``; the block's comment names the path), unique in the script. A node's output variables
+    (``<node>_<output>`` of a node with several outputs) count as taken too, so ``view1/raster`` next to a node
+    ``view1`` with an output ``raster`` gets ``view1_raster_2``."""
 
-    def __init__(self, node_ids: list[str], reserved: set[str] = frozenset()) -> None:
+    def __init__(self, node_ids: list[str], reserved: set[str] = frozenset(),
+                 outputs: dict[str, list[str]] | None = None) -> None:
+        outputs = outputs or {}
         self._node: dict[str, str] = {}
         taken: set[str] = set()
+        base_of = {}
         for node_id in node_ids:
-            base = name = identifier(node_id)
-            if name in reserved:
-                base = name = f"{name}_node"
+            base = identifier(node_id)
+            base_of[node_id] = f"{base}_node" if base in reserved else base
+        # the further variables every node would have under its first-choice name
+        further = {f"{base_of[n]}_{identifier(o)}": n for n in node_ids for o in outputs.get(n, [])
+                   if len(outputs.get(n, [])) > 1}
+        for node_id in node_ids:
+            base = name = base_of[node_id]
             k = 2
-            while name in taken:
+            while name in taken or (further.get(name, node_id) != node_id):
                 name, k = f"{base}_{k}", k + 1
             taken.add(name)
+            taken.update(f"{name}_{identifier(o)}" for o in outputs.get(node_id, []) if len(outputs[node_id]) > 1)
             self._node[node_id] = name
 
     def node(self, node_id: str) -> str:
@@ -202,7 +213,8 @@ class ScriptWriter:
     def __init__(self, prepared: Prepared, reserved: set[str] = frozenset()) -> None:
         self.prepared = prepared
         self.plan = prepared.plan
-        self.names = Names(self.plan.topological, reserved)
+        self.names = Names(self.plan.topological, reserved,
+                           {n: [o.name for o in prepared.specs[n].outputs] for n in self.plan.topological})
         self.arguments = Arguments(prepared, self.names)
         self.imports: set[str] = {"import argparse", "import torch"}
         self.helpers: dict[str, Helper] = {}
