@@ -390,7 +390,7 @@ def _opencv_arrays(path: Path) -> dict:
             return {k: np.asarray(data[k], dtype=np.float64) for k in data.files}
     loaded = json.loads(path.read_text())
     if not isinstance(loaded, dict):
-        raise ValueError("the JSON must be an object with keys " + ", ".join(OPENCV_KEYS))
+        raise TypeError("the JSON must be an object with keys " + ", ".join(OPENCV_KEYS))
     return {k: np.asarray(v, dtype=np.float64) for k, v in loaded.items() if k in OPENCV_KEYS}
 
 

@@ -134,7 +134,9 @@ def _load_glb(path: Path, device: torch.device):
 
 
 def _load_mesh_export(x) -> str:
-    """``load_objs_as_meshes`` for OBJ, ``IO().load_mesh`` for PLY (the loader the file's extension picks)."""
+    """``load_objs_as_meshes`` for OBJ, ``IO().load_mesh`` for PLY (the loader the file's extension picks); GLB
+    and the trimesh formats through the node's own readers, copied (the script then needs trimesh where they
+    use it: GLTF, STL, OFF, a GLB with normals or one PyTorch3D cannot read)."""
     ext = Path(x.values["file"]).suffix.lower()
     if ext == ".obj":
         x.imports("from pytorch3d.io import load_objs_as_meshes")
@@ -142,7 +144,9 @@ def _load_mesh_export(x) -> str:
     if ext == ".ply":
         x.imports("from pytorch3d.io import IO")
         return f"IO().load_mesh({x.path('file')}, device=device)"
-    x.fail(f"{ext} meshes load through trimesh, which export does not write yet", "file")
+    x.imports("from pathlib import Path")
+    reader = x.helper(_load_glb) if ext == ".glb" else x.helper(_load_trimesh)
+    return f"{reader}(Path({x.path('file')}), device)"
 
 
 @node(

@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from pathlib import Path
 
@@ -69,6 +70,7 @@ EXAMPLES = {
     "render_three_views": {"raster.image_size": 24},
     "bundle_adjustment": {"optimize.iterations": 50},
     "modes": {},
+    "glb": {},
     "three_views_muted": {"raster.image_size": 24},
     "transforms": {},
     "smpl_pose_and_render": {"raster.image_size": 32, "project.image_size": 32},
@@ -161,7 +163,44 @@ def three_views_muted_graph():
     return s
 
 
-BUILT = {"transforms": transforms_graph, "volume_rendering_steps": volume_steps_graph, "modes": modes_graph,
+_GLB: list[Path] = []  # the folder of the GLB glb_graph reads
+
+
+def glb_graph():
+    """A GLB loaded (the cow written as a textured GLB by SaveMesh's writer, once per test session), rendered and
+    saved as OBJ: the script copies LoadMesh's GLB reader."""
+    from pytorch3d.io import load_objs_as_meshes
+
+    from nodes.save import _save_glb
+
+    if not _GLB:
+        _GLB.append(Path(tempfile.mkdtemp(prefix="export_glb_")))
+        _save_glb(_GLB[0] / "cow.glb", load_objs_as_meshes([str(GRAPHS / "assets/cow_mesh/cow.obj")]))
+    folder = _GLB[0]
+    s = nodegraph.new(name="glb", base_dir=folder)
+    s.add_node("LoadMesh", "cow", file="cow.glb")
+    s.add_node("LookAtViewTransform", "view", dist=2.7, azim=150.0)
+    s.add_node("FoVPerspectiveCameras", "camera")
+    s.connect("view", "R", "camera", "R")
+    s.connect("view", "T", "camera", "T")
+    s.add_node("RasterizationSettings", "raster", image_size=32)
+    s.add_node("MeshRasterizer", "rasterizer")
+    s.connect("camera", "cameras", "rasterizer", "cameras")
+    s.connect("raster", "settings", "rasterizer", "settings")
+    s.add_node("SoftPhongShader", "shader")
+    s.connect("camera", "cameras", "shader", "cameras")
+    s.add_node("MeshRenderer", "render")
+    for a, b, c in (("rasterizer", "rasterizer", "rasterizer"), ("shader", "shader", "shader"),
+                    ("cow", "mesh", "meshes")):
+        s.connect(a, b, "render", c)
+    s.add_node("SaveImage", "save", filename="glb.png")
+    s.connect("render", "images", "save", "images")
+    s.add_node("SaveMesh", "save_mesh", filename="cow.obj")
+    s.connect("cow", "mesh", "save_mesh", "mesh")
+    return s
+
+
+BUILT = {"glb": glb_graph, "transforms": transforms_graph, "volume_rendering_steps": volume_steps_graph, "modes": modes_graph,
          "three_views_muted": three_views_muted_graph}
 
 
