@@ -391,9 +391,9 @@ def test_names_that_would_collide_get_a_suffix():
     assert len(set(got)) == 3 and "view1_raster" not in got  # view1's output variable is view1_raster
     assert got[2] == "view1"
 
-    class Flat:
-        params = {"a": {}, "a_b": {}}
-    args = Arguments(Flat(), Names(["a", "a_b"]))
+    from types import SimpleNamespace
+
+    args = Arguments(SimpleNamespace(params={"a": {}, "a_b": {}}), Names(["a", "a_b"]))
     assert [args.dest("a", "b_c"), args.dest("a_b", "c"), args.dest("a", "b_c")] == ["a_b_c", "a_b_c_2", "a_b_c"]
 
 

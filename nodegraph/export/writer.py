@@ -174,8 +174,8 @@ def assigned_names(text: str) -> set[str]:
             for node in ast.walk(stmt) if not hasattr(stmt, "body") else [stmt]:
                 if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
                     names.add(node.id)
-            for field in ("body", "orelse", "finalbody"):
-                visit(getattr(stmt, field, []) or [])
+            for block in ("body", "orelse", "finalbody"):
+                visit(getattr(stmt, block, []) or [])
             if hasattr(stmt, "body"):  # the header of a compound statement (for targets, with ... as)
                 for part in (getattr(stmt, "target", None), *[i.optional_vars for i in getattr(stmt, "items", [])]):
                     for node in ast.walk(part) if part is not None else []:
