@@ -71,6 +71,7 @@ EXAMPLES = {
     "bundle_adjustment": {"optimize.iterations": 50},
     "modes": {},
     "glb": {},
+    "cameras": {},
     "three_views_muted": {"raster.image_size": 24},
     "transforms": {},
     "smpl_pose_and_render": {"raster.image_size": 32, "project.image_size": 32},
@@ -163,6 +164,37 @@ def three_views_muted_graph():
     return s
 
 
+def cameras_graph():
+    """The cameras no example uses, each rendering the cow with Gouraud shading (vertex colours baked from its
+    texture): an orthographic camera in NDC, a pinhole camera in pixels and a fisheye camera with distortion."""
+    s = nodegraph.new(name="cameras", base_dir=GRAPHS)
+    s.add_node("LoadMesh", "cow", file="assets/cow_mesh/cow.obj")
+    s.add_node("TextureToVertexColors", "colors")
+    s.connect("cow", "mesh", "colors", "mesh")
+    s.add_node("LookAtViewTransform", "view", dist=2.7, azim=150.0)
+    s.add_node("RasterizationSettings", "raster", image_size=24)
+    s.add_node("OrthographicCameras", "ortho", focal_length=[0.6, 0.6])
+    s.add_node("PerspectiveCameras", "pinhole", focal_length=[30.0, 30.0], principal_point=[12.0, 12.0],
+               in_ndc=False, image_size=[24.0, 24.0])
+    s.add_node("FishEyeCameras", "fisheye", focal_length=1.5, radial_params=[0.1, 0.01, 0.0, 0.0, 0.0, 0.0],
+               tangential_params=[0.001, 0.0])
+    for cam in ("ortho", "pinhole", "fisheye"):
+        s.connect("view", "R", cam, "R")
+        s.connect("view", "T", cam, "T")
+        s.add_node("MeshRasterizer", f"{cam}_rasterizer")
+        s.connect(cam, "cameras", f"{cam}_rasterizer", "cameras")
+        s.connect("raster", "settings", f"{cam}_rasterizer", "settings")
+        s.add_node("HardGouraudShader", f"{cam}_shader")
+        s.connect(cam, "cameras", f"{cam}_shader", "cameras")
+        s.add_node("MeshRenderer", f"{cam}_render")
+        for a, b, c in ((f"{cam}_rasterizer", "rasterizer", "rasterizer"), (f"{cam}_shader", "shader", "shader"),
+                        ("colors", "mesh", "meshes")):
+            s.connect(a, b, f"{cam}_render", c)
+        s.add_node("SaveImage", f"save_{cam}", filename=f"{cam}.png")
+        s.connect(f"{cam}_render", "images", f"save_{cam}", "images")
+    return s
+
+
 _GLB: list[Path] = []  # the folder of the GLB glb_graph reads
 
 
@@ -200,7 +232,7 @@ def glb_graph():
     return s
 
 
-BUILT = {"glb": glb_graph, "transforms": transforms_graph, "volume_rendering_steps": volume_steps_graph, "modes": modes_graph,
+BUILT = {"cameras": cameras_graph, "glb": glb_graph, "transforms": transforms_graph, "volume_rendering_steps": volume_steps_graph, "modes": modes_graph,
          "three_views_muted": three_views_muted_graph}
 
 
