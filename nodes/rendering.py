@@ -476,7 +476,8 @@ def ImplicitRenderer(ctx, cameras, function, raysampler, raymarcher, chunk_size)
 # ---------------------------------------------------------------------------------------- more mesh shaders
 
 
-@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")])
+@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")],
+      export=_shader_export("HardGouraudShader"))
 def HardGouraudShader(ctx, cameras, lights, materials, blend):
     """Gouraud shading: lighting computed at vertices and interpolated, nearest face only (hard edges)."""
     return _shader("HardGouraudShader", ctx, cameras, lights, materials, blend)
@@ -514,6 +515,7 @@ def _unit_range(values: torch.Tensor, covered: torch.Tensor, lo: float | None, h
         Output("face_image", "Images", "(B, H, W, 1) face index / (faces - 1), 0 off the mesh: for a preview"),
         Output("mask", "Images", "(B, H, W, 1) 1 where a face is visible"),
     ],
+    export=lambda x: _fragments_export(x),
 )
 def MeshFragments(ctx, rasterizer, meshes, cameras, depth_range):
     """The rasterizer's fragments as images: depth (zbuf), surface normals and face ids of the nearest face
@@ -521,7 +523,6 @@ def MeshFragments(ctx, rasterizer, meshes, cameras, depth_range):
 
     Normals interpolate the vertex normals with the barycentric coordinates, as PyTorch3D's shaders do.
     """
-    from pytorch3d.ops import interpolate_face_attributes
     from pytorch3d.renderer import MeshRasterizer as P3DRasterizer
 
     check_render_inputs(ctx, rasterizer, P3DRasterizer, "meshes", len(meshes), "mesh(es)", cameras,
@@ -529,6 +530,14 @@ def MeshFragments(ctx, rasterizer, meshes, cameras, depth_range):
     if depth_range is not None and depth_range[1] <= depth_range[0]:
         ctx.fail("depth_range", f"far ({depth_range[1]}) must be greater than near ({depth_range[0]})")
     fragments = rasterizer(meshes, **overrides(cameras=cameras))
+    return fragment_images(fragments, meshes, depth_range)
+
+
+def fragment_images(fragments, meshes, depth_range) -> dict:
+    """MeshFragments' outputs from the rasterizer's fragments of ``meshes`` (one image per mesh).
+    Exported scripts call this too."""
+    from pytorch3d.ops import interpolate_face_attributes
+
     pix_to_face = fragments.pix_to_face[..., :1]
     covered = pix_to_face >= 0
     depth = torch.where(covered, fragments.zbuf[..., :1], torch.zeros_like(fragments.zbuf[..., :1]))
@@ -544,3 +553,12 @@ def MeshFragments(ctx, rasterizer, meshes, cameras, depth_range):
     lo, hi = depth_range if depth_range is not None else (None, None)
     return {"depth": depth, "depth_image": _unit_range(fragments.zbuf[..., :1], covered, lo, hi),
             "normals": normals, "face_ids": local.float(), "face_image": face_image, "mask": covered.float()}
+
+
+def _fragments_export(x) -> dict:
+    fragments, images = x.name("fragments"), x.name("images")
+    call = ", ".join(filter(None, [x.inputs["meshes"], keywords(x, ("cameras",))]))
+    x.line(f"{fragments} = {x.inputs['rasterizer']}({call})",
+           f"{images} = {x.helper(fragment_images)}({fragments}, {x.inputs['meshes']}, {x.params['depth_range']})")
+    return {name: f"{images}[{name!r}]" for name in ("depth", "depth_image", "normals", "face_ids", "face_image",
+                                                       "mask")}
