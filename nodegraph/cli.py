@@ -37,7 +37,7 @@ def _print_problems(problems, prefix: str = "") -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from nodegraph import history, paths
+    from nodegraph import history, paths, raster
     from nodegraph.errors import Cancelled, GraphError, NodeError
     from nodegraph.events import JsonLinesWriter
     from nodegraph.progress import TerminalProgress
@@ -66,6 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     executor.bus.subscribe(progress)
     started = time.perf_counter()
     status, error = "ok", None
+    raster.reset()
     recorder = history.RunRecorder(executor, session.graph, source="cli", overrides=dict(args.set or []),
                                    graph_file=args.graph)
     try:
@@ -90,7 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "device": str(executor.device), "seed": session.graph.seed, "overrides": dict(args.set or []),
         "seconds": round(time.perf_counter() - started, 4), "out_dir": str(out_dir.resolve()), "nodes": timings,
         "files": [_relative(f, out_dir) for files in executor.files_written.values() for f in files],
-        "versions": _versions(),
+        "versions": _versions(), "raster_backend": raster.ran(),
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     if status == "ok" and not args.quiet:
@@ -114,6 +115,15 @@ def _record_timing(timings: dict, event: dict, out_dir: Path) -> None:
             timings[event["node"]]["files"] = [_relative(f, out_dir) for f in event["files"]]
 
 
+def _numba_version() -> str | None:
+    try:
+        import numba
+
+        return numba.__version__
+    except Exception:  # numba is optional at run time: the rasterizer falls back to PyTorch3D's
+        return None
+
+
 def _versions() -> dict:
     import torch
 
@@ -126,7 +136,7 @@ def _versions() -> dict:
     except Exception:  # pragma: no cover
         p3d = None
     return {"nodegraph": nodegraph.__version__, "python": platform.python_version(), "torch": torch.__version__,
-            "pytorch3d": p3d, "cuda": torch.version.cuda,
+            "pytorch3d": p3d, "cuda": torch.version.cuda, "numba": _numba_version(),
             "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
 
 

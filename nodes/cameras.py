@@ -275,35 +275,78 @@ def _focal_checks(p: dict) -> list[tuple[str, str]]:
     return []
 
 
-def _focal_kwargs(ctx, R, T, focal_length, principal_point, in_ndc, image_size) -> dict:
-    """The keyword arguments PerspectiveCameras and OrthographicCameras share, as (N, 2) tensors on the device."""
-    batch = max([1, *(len(x) for x in (R, T) if x is not None)])
-    kwargs = {"focal_length": torch.tensor([focal_length], device=ctx.device).expand(batch, 2),
-              "principal_point": torch.tensor([principal_point], device=ctx.device).expand(batch, 2),
-              "in_ndc": in_ndc, "device": ctx.device, **_rt(ctx, R, T)}
+def focal_cameras(cls, R, T, focal_length, principal_point, in_ndc, image_size, device):
+    """``cls`` (PerspectiveCameras or OrthographicCameras) from focal length and principal point as (N, 2)
+    tensors on ``device``, N the batch of R/T (1 when neither is given). Exported scripts call this too."""
+    rt = {k: v.to(device) for k, v in (("R", R), ("T", T)) if v is not None}
+    batch = max([1, *(len(v) for v in rt.values())])
+    kwargs = {"focal_length": torch.tensor([focal_length], device=device).expand(batch, 2),
+              "principal_point": torch.tensor([principal_point], device=device).expand(batch, 2),
+              "in_ndc": in_ndc, "device": device, **rt}
     if image_size is not None:
-        kwargs["image_size"] = torch.tensor([image_size], device=ctx.device).expand(batch, 2)
-    return kwargs
+        kwargs["image_size"] = torch.tensor([image_size], device=device).expand(batch, 2)
+    return cls(**kwargs)
+
+
+def _focal_export(cls: str):
+    def form(x) -> str:
+        x.imports(f"from pytorch3d.renderer import {cls}")
+        p = x.params
+        return (f"{x.helper(focal_cameras)}({cls}, {x.inputs['R']}, {x.inputs['T']}, {p['focal_length']}, "
+                f"{p['principal_point']}, {p['in_ndc']}, {p['image_size']}, device)")
+    return form
 
 
 @node(category="cameras", inputs=_RT_INPUTS, params=_FOCAL_PARAMS, outputs=[Output("cameras", "Cameras")],
-      checks=_focal_checks, aliases=("SfMPerspectiveCameras",))
+      checks=_focal_checks, aliases=("SfMPerspectiveCameras",), export=_focal_export("PerspectiveCameras"))
 def PerspectiveCameras(ctx, R, T, focal_length, principal_point, in_ndc, image_size):
     """A batch of pinhole cameras given by focal length and principal point, in NDC or in pixels (the
     intrinsics calibrated real-world data comes with; ``PerspectiveCameras``, also called SfM cameras)."""
     from pytorch3d.renderer import PerspectiveCameras as P3D
 
-    return P3D(**_focal_kwargs(ctx, R, T, focal_length, principal_point, in_ndc, image_size))
+    _rt(ctx, R, T)  # checks the shapes
+    return focal_cameras(P3D, R, T, focal_length, principal_point, in_ndc, image_size, ctx.device)
 
 
 @node(category="cameras", inputs=_RT_INPUTS, params=_FOCAL_PARAMS, outputs=[Output("cameras", "Cameras")],
-      checks=_focal_checks, aliases=("SfMOrthographicCameras",))
+      checks=_focal_checks, aliases=("SfMOrthographicCameras",), export=_focal_export("OrthographicCameras"))
 def OrthographicCameras(ctx, R, T, focal_length, principal_point, in_ndc, image_size):
     """A batch of orthographic cameras given by a focal length (a scale) and principal point, in NDC or in
     pixels (``OrthographicCameras``)."""
     from pytorch3d.renderer import OrthographicCameras as P3D
 
-    return P3D(**_focal_kwargs(ctx, R, T, focal_length, principal_point, in_ndc, image_size))
+    _rt(ctx, R, T)  # checks the shapes
+    return focal_cameras(P3D, R, T, focal_length, principal_point, in_ndc, image_size, ctx.device)
+
+
+def fisheye_cameras(R, T, focal_length, principal_point, radial_params, tangential_params, thin_prism_params,
+                    use_radial, use_tangential, use_thin_prism, world_coordinates, image_size, device):
+    """FishEyeCameras with every parameter a (N, k) float tensor on ``device``, N the batch of R/T (1 when
+    neither is given). Exported scripts call this too."""
+    from pytorch3d.renderer.fisheyecameras import FishEyeCameras
+
+    rt = {k: v.to(device) for k, v in (("R", R), ("T", T)) if v is not None}
+    batch = max([1, *(len(v) for v in rt.values())])
+
+    def rows(values) -> torch.Tensor:
+        return torch.tensor([list(values)], dtype=torch.float32, device=device).expand(batch, -1)
+
+    kwargs = {}
+    if image_size is not None:
+        kwargs["image_size"] = rows(image_size)
+    return FishEyeCameras(focal_length=rows([focal_length]), principal_point=rows(principal_point),
+                          radial_params=rows(radial_params), tangential_params=rows(tangential_params),
+                          thin_prism_params=rows(thin_prism_params), use_radial=use_radial,
+                          use_tangential=use_tangential, use_thin_prism=use_thin_prism,
+                          world_coordinates=world_coordinates, device=device, **rt, **kwargs)
+
+
+def _fisheye_export(x) -> str:
+    p = x.params
+    names = ("focal_length", "principal_point", "radial_params", "tangential_params", "thin_prism_params",
+             "use_radial", "use_tangential", "use_thin_prism", "world_coordinates", "image_size")
+    return (f"{x.helper(fisheye_cameras)}({x.inputs['R']}, {x.inputs['T']}, "
+            + ", ".join(p[n] for n in names) + ", device)")
 
 
 @node(
@@ -323,6 +366,7 @@ def OrthographicCameras(ctx, R, T, focal_length, principal_point, in_ndc, image_
                optional=True),
     ],
     outputs=[Output("cameras", "Cameras")],
+    export=_fisheye_export,
 )
 def FishEyeCameras(ctx, R, T, focal_length, principal_point, radial_params, tangential_params, thin_prism_params,
                    use_radial, use_tangential, use_thin_prism, world_coordinates, image_size):
@@ -331,21 +375,9 @@ def FishEyeCameras(ctx, R, T, focal_length, principal_point, radial_params, tang
 
     Projection is exact per vertex; a mesh rasterizer then joins the projected vertices with straight edges.
     """
-    from pytorch3d.renderer.fisheyecameras import FishEyeCameras as P3D
-
-    rt = _rt(ctx, R, T)
-    batch = max([1, *(len(x) for x in rt.values())])
-
-    def rows(values) -> torch.Tensor:
-        return torch.tensor([list(values)], dtype=torch.float32, device=ctx.device).expand(batch, -1)
-
-    kwargs = {}
-    if image_size is not None:
-        kwargs["image_size"] = rows(image_size)
-    return P3D(focal_length=rows([focal_length]), principal_point=rows(principal_point),
-               radial_params=rows(radial_params), tangential_params=rows(tangential_params),
-               thin_prism_params=rows(thin_prism_params), use_radial=use_radial, use_tangential=use_tangential,
-               use_thin_prism=use_thin_prism, world_coordinates=world_coordinates, device=ctx.device, **rt, **kwargs)
+    _rt(ctx, R, T)  # checks the shapes
+    return fisheye_cameras(R, T, focal_length, principal_point, radial_params, tangential_params, thin_prism_params,
+                           use_radial, use_tangential, use_thin_prism, world_coordinates, image_size, ctx.device)
 
 
 OPENCV_KEYS = ("K", "R", "tvec", "image_size")
@@ -358,7 +390,7 @@ def _opencv_arrays(path: Path) -> dict:
             return {k: np.asarray(data[k], dtype=np.float64) for k in data.files}
     loaded = json.loads(path.read_text())
     if not isinstance(loaded, dict):
-        raise ValueError("the JSON must be an object with keys " + ", ".join(OPENCV_KEYS))
+        raise TypeError("the JSON must be an object with keys " + ", ".join(OPENCV_KEYS))
     return {k: np.asarray(v, dtype=np.float64) for k, v in loaded.items() if k in OPENCV_KEYS}
 
 
@@ -369,12 +401,11 @@ def _opencv_arrays(path: Path) -> dict:
                  extensions=(".json", ".npz"))],
     outputs=[Output("cameras", "Cameras", "PerspectiveCameras in screen space, one per calibrated view"),
              Output("image_size", "Tensor", "(N, 2) the calibrated (height, width) of each view")],
+    export=lambda x: _opencv_export(x),
 )
 def CamerasFromOpenCV(ctx, file):
     """Cameras from an OpenCV calibration: intrinsics K, rotation R and translation tvec of the x_cam = R x + t
     convention (``pytorch3d.utils.cameras_from_opencv_projection``). Render at the calibrated image size."""
-    from pytorch3d.utils import cameras_from_opencv_projection
-
     try:
         arrays = _opencv_arrays(ctx.asset(file))
     except (OSError, ValueError, TypeError) as exc:
@@ -382,25 +413,51 @@ def CamerasFromOpenCV(ctx, file):
     missing = [k for k in OPENCV_KEYS if k not in arrays]
     if missing:
         ctx.fail("file", f"{file!r} lacks {', '.join(missing)} (needs {', '.join(OPENCV_KEYS)})")
-    want = {"K": (3, 3), "R": (3, 3), "tvec": (3,), "image_size": (2,)}
-    tensors = {}
-    for key, shape in want.items():
-        value = torch.as_tensor(arrays[key], dtype=torch.float32, device=ctx.device)
-        if tuple(value.shape) == shape:
-            value = value[None]
+    tensors = opencv_batch(arrays, ctx.device)
+    for key, shape in OPENCV_SHAPES.items():
+        value = tensors[key]
         if tuple(value.shape[1:]) != shape:
             ctx.fail("file", f"`{key}` in {file!r} must be {list(shape)} or [N, {', '.join(map(str, shape))}], "
                              f"got {list(value.shape)}")
-        tensors[key] = value
     sizes = {v.shape[0] for v in tensors.values()}
     if len(sizes - {1}) > 1:
         ctx.fail("file", f"{file!r} mixes batch sizes {sorted(sizes)}")
-    n = max(sizes)
-    tensors = {k: v.expand(n, *v.shape[1:]) for k, v in tensors.items()}
     if (tensors["image_size"] < 1).any():
         ctx.fail("file", f"`image_size` in {file!r} must be positive (height, width)")
+    cameras, image_size = opencv_cameras(tensors)
+    return {"cameras": cameras, "image_size": image_size}
+
+
+OPENCV_SHAPES = {"K": (3, 3), "R": (3, 3), "tvec": (3,), "image_size": (2,)}
+
+
+def opencv_batch(arrays: dict, device) -> dict:
+    """K, R, tvec and image_size as float32 tensors on ``device`` with a batch dimension (one camera's arrays
+    get one). Exported scripts call this too."""
+    tensors = {}
+    for key, shape in OPENCV_SHAPES.items():
+        value = torch.as_tensor(arrays[key], dtype=torch.float32, device=device)
+        tensors[key] = value[None] if tuple(value.shape) == shape else value
+    return tensors
+
+
+def opencv_cameras(tensors: dict):
+    """(screen-space PerspectiveCameras, (N, 2) image sizes) of a checked calibration batch (a batch of one is
+    repeated to the others' size): ``cameras_from_opencv_projection``. Exported scripts call this too."""
+    from pytorch3d.utils import cameras_from_opencv_projection
+
+    n = max(v.shape[0] for v in tensors.values())
+    tensors = {k: v.expand(n, *v.shape[1:]) for k, v in tensors.items()}
     cameras = cameras_from_opencv_projection(tensors["R"], tensors["tvec"], tensors["K"], tensors["image_size"])
-    return {"cameras": cameras, "image_size": tensors["image_size"]}
+    return cameras, tensors["image_size"]
+
+
+def _opencv_export(x) -> dict:
+    x.imports("from pathlib import Path")
+    cameras, size = x.out("cameras"), x.out("image_size")
+    x.line(f"{cameras}, {size} = {x.helper(opencv_cameras)}({x.helper(opencv_batch)}("
+           f"{x.helper(_opencv_arrays)}(Path({x.path('file')})), device))")
+    return {"cameras": cameras, "image_size": size}
 
 
 # ------------------------------------------------------------------------ camera graphs (bundle adjustment)
@@ -411,18 +468,25 @@ def CamerasFromOpenCV(ctx, file):
     inputs=[Input("cameras", "Cameras", "N absolute cameras"),
             Input("edges", "Tensor", "(E, 2) pairs (i, j) of camera indices")],
     outputs=[Output("cameras", "Cameras", "E PerspectiveCameras: camera j's pose relative to camera i")],
+    export=lambda x: f"{x.helper(relative_cameras)}({x.inputs['cameras']}, {x.inputs['edges']})",
 )
 def RelativeCameras(ctx, cameras, edges):
     """The relative camera of each edge (i, j) of a camera graph: ``inverse(world_to_view_i) o world_to_view_j``
     as R and T (the bundle-adjustment tutorial's ``get_relative_camera``)."""
-    from pytorch3d.renderer import PerspectiveCameras as P3D
-
     if edges.dim() != 2 or edges.shape[1] != 2 or edges.is_floating_point():
         ctx.fail("edges", f"must be integer (E, 2) camera index pairs, got {edges.dtype} {list(edges.shape)}")
     if edges.numel() and (int(edges.min()) < 0 or int(edges.max()) >= len(cameras)):
         ctx.fail("edges", f"refer to camera {int(edges.max())} but there are {len(cameras)} cameras")
+    return relative_cameras(cameras, edges)
+
+
+def relative_cameras(cameras, edges: torch.Tensor):
+    """PerspectiveCameras of camera j relative to camera i for each edge (i, j): R and T of
+    ``inverse(world_to_view_i) o world_to_view_j``. Exported scripts call this too."""
+    from pytorch3d.renderer import PerspectiveCameras
+
     edges = edges.to(cameras.device)
     first = cameras[edges[:, 0]].get_world_to_view_transform()
     second = cameras[edges[:, 1]].get_world_to_view_transform()
     matrix = first.inverse().compose(second).get_matrix()
-    return P3D(R=matrix[:, :3, :3], T=matrix[:, 3, :3], device=cameras.device)
+    return PerspectiveCameras(R=matrix[:, :3, :3], T=matrix[:, 3, :3], device=cameras.device)

@@ -134,7 +134,9 @@ def _load_glb(path: Path, device: torch.device):
 
 
 def _load_mesh_export(x) -> str:
-    """``load_objs_as_meshes`` for OBJ, ``IO().load_mesh`` for PLY (the loader the file's extension picks)."""
+    """``load_objs_as_meshes`` for OBJ, ``IO().load_mesh`` for PLY (the loader the file's extension picks); GLB
+    and the trimesh formats through the node's own readers, copied (the script then needs trimesh where they
+    use it: GLTF, STL, OFF, a GLB with normals or one PyTorch3D cannot read)."""
     ext = Path(x.values["file"]).suffix.lower()
     if ext == ".obj":
         x.imports("from pytorch3d.io import load_objs_as_meshes")
@@ -142,7 +144,9 @@ def _load_mesh_export(x) -> str:
     if ext == ".ply":
         x.imports("from pytorch3d.io import IO")
         return f"IO().load_mesh({x.path('file')}, device=device)"
-    x.fail(f"{ext} meshes load through trimesh, which export does not write yet", "file")
+    x.imports("from pathlib import Path")
+    reader = x.helper(_load_glb) if ext == ".glb" else x.helper(_load_trimesh)
+    return f"{reader}(Path({x.path('file')}), device)"
 
 
 @node(
@@ -285,24 +289,41 @@ def LoadImage(ctx, file, channels):
     params=[File("file", "assets/camera_graph.npz", "NPZ archive or NPY array", extensions=(".npz", ".npy")),
             Text("key", "R_absolute_gt", "which array of an NPZ archive (ignored for NPY)")],
     outputs=[Output("tensor", "Tensor", "the array as a tensor (floats as float32, integers as int64)")],
+    export=lambda x: _load_tensor_export(x),
 )
 def LoadTensor(ctx, file, key):
     """Load one array from an NPZ archive (or an NPY file) as a tensor, e.g. the bundle-adjustment tutorial's
     cameras and camera-graph edges from ``camera_graph.npz``. Pickled object arrays are refused."""
     path = ctx.asset(file)
     try:
-        if path.suffix.lower() == ".npy":
-            array = np.load(str(path), allow_pickle=False)
-        else:
-            with np.load(str(path), allow_pickle=False) as data:
-                if key not in data.files:
-                    ctx.fail("key", f"{file!r} has no array {key!r} (it has {sorted(data.files)})")
-                array = data[key]
-    except NodeError:
-        raise
+        array = read_array(path, key)
+    except KeyError as exc:
+        ctx.fail("key", f"{file!r} {exc.args[0]}")
     except (OSError, ValueError) as exc:
         ctx.fail("file", f"cannot read {file!r}: {type(exc).__name__}: {exc}")
     if array.dtype.kind not in "fiub":
         ctx.fail("file", f"{key!r} in {file!r} holds {array.dtype} values, not numbers")
+    return array_tensor(array, ctx.device)
+
+
+def read_array(path: Path, key: str) -> np.ndarray:
+    """Array ``key`` of an NPZ archive, or the array of an NPY file, never unpickling (a KeyError naming the
+    archive's arrays when it has no ``key``). Exported scripts call this too."""
+    if path.suffix.lower() == ".npy":
+        return np.load(str(path), allow_pickle=False)
+    with np.load(str(path), allow_pickle=False) as data:
+        if key not in data.files:
+            raise KeyError(f"has no array {key!r} (it has {sorted(data.files)})")
+        return data[key]
+
+
+def array_tensor(array: np.ndarray, device) -> torch.Tensor:
+    """A numeric array as a tensor on ``device``: floats as float32, booleans as bool, integers as int64."""
     dtype = torch.float32 if array.dtype.kind == "f" else torch.bool if array.dtype.kind == "b" else torch.int64
-    return torch.as_tensor(np.ascontiguousarray(array), device=ctx.device).to(dtype)
+    return torch.as_tensor(np.ascontiguousarray(array), device=device).to(dtype)
+
+
+def _load_tensor_export(x) -> str:
+    x.imports("from pathlib import Path")
+    array = f"{x.helper(read_array)}(Path({x.path('file')}), {x.params['key']})"
+    return f"{x.helper(array_tensor)}({array}, device)"

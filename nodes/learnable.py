@@ -202,6 +202,7 @@ def LearnableCameraPosition(ctx, position, fov, znear, zfar, aspect_ratio):
         Output("R", "Tensor", "(count, 3, 3) = so3_exp_map(log_R)"),
         Output("T", "Tensor", "(count, 3) the learned translations, camera 0 masked"),
     ],
+    export=lambda x: _absolute_cameras_export(x),
 )
 def LearnableAbsoluteCameras(ctx, count, init_std, fix_first, seed):
     """A learnable set of absolute cameras: log-rotations and translations, ``R = so3_exp_map(log_R)``.
@@ -210,23 +211,47 @@ def LearnableAbsoluteCameras(ctx, count, init_std, fix_first, seed):
     then the translations, from one generator) and with ``fix_first`` the first camera is multiplied by a
     mask, so it stays the identity and its gradient is zero.
     """
-    from pytorch3d.renderer import PerspectiveCameras
-    from pytorch3d.transforms import so3_exp_map
-
-    generator = _generator(seed)  # see _generator; one stream, drawn in the tutorial's order
-    start = [torch.randn((count, 3), generator=generator, device="cpu") * init_std for _ in range(2)]
-    for t in start:
-        t[0] = 0.0 if fix_first else t[0]
+    start = absolute_cameras_start(count, init_std, fix_first, seed)
     log_R = ctx.param("log_R", lambda: start[0].to(ctx.device))
     T = ctx.param("T", lambda: start[1].to(ctx.device))
     if log_R.shape[0] != count:
         ctx.fail("count", f"is {count} but the learned cameras are {log_R.shape[0]}")
-    mask = torch.ones((count, 1), device=log_R.device)
+    return learned_absolute_cameras(log_R, T, fix_first)
+
+
+def absolute_cameras_start(count: int, init_std: float, fix_first: bool, seed: int) -> list[torch.Tensor]:
+    """[log-rotations, translations] to start from, (count, 3) each: seeded normal values on the host (first
+    the log-rotations, then the translations, from one generator), camera 0 zero with ``fix_first``.
+    Exported scripts call this too."""
+    generator = torch.Generator(device="cpu").manual_seed(seed)  # see _generator
+    start = [torch.randn((count, 3), generator=generator, device="cpu") * init_std for _ in range(2)]
+    for t in start:
+        t[0] = 0.0 if fix_first else t[0]
+    return start
+
+
+def learned_absolute_cameras(log_R: torch.Tensor, T: torch.Tensor, fix_first: bool) -> dict:
+    """The outputs of LearnableAbsoluteCameras from its learned tensors (camera 0 masked with ``fix_first``).
+    Exported scripts call this too."""
+    from pytorch3d.renderer import PerspectiveCameras
+    from pytorch3d.transforms import so3_exp_map
+
+    mask = torch.ones((log_R.shape[0], 1), device=log_R.device)
     if fix_first:
         mask[0] = 0.0
     R = so3_exp_map(log_R * mask)
     cameras = PerspectiveCameras(R=R, T=T * mask, device=log_R.device)
     return {"cameras": cameras, "log_R": log_R * mask, "R": R, "T": T * mask}
+
+
+def _absolute_cameras_export(x) -> dict:
+    p = x.params
+    start = f"{x.helper(absolute_cameras_start)}({p['count']}, {p['init_std']}, {p['fix_first']}, {p['seed']})"
+    log_R = x.param("log_R", f"{start}[0].to(device)", "learned_log_R")  # the outputs are masked
+    T = x.param("T", f"{start}[1].to(device)", "learned_T")
+    outputs = x.name("outputs")
+    x.line(f"{outputs} = {x.helper(learned_absolute_cameras)}({log_R}, {T}, {p['fix_first']})")
+    return {name: f"{outputs}[{name!r}]" for name in ("cameras", "log_R", "R", "T")}
 
 
 # ------------------------------------------------------------------------------------------ tensors

@@ -268,16 +268,24 @@ def LossSum(ctx, losses, weight):
     inputs=[Input("cameras", "Cameras"), Input("target", "Cameras", "as many cameras, or one")],
     params=[_WEIGHT],
     outputs=_LOSS,
+    export=lambda x: x.term(f"{x.helper(camera_distance)}({x.inputs['cameras']}, {x.inputs['target']})",
+                            x.params["weight"]),
 )
 def CameraDistanceLoss(ctx, cameras, target, weight):
     """How far two camera batches are apart: ``(1 - so3_relative_angle(R1, R2, cos_angle=True)).mean()`` plus the
     mean squared translation difference (the bundle-adjustment tutorial's ``calc_camera_distance``)."""
-    from pytorch3d.transforms import so3_relative_angle
-
     if len(target) not in (1, len(cameras)):
         ctx.fail("target", f"has {len(target)} cameras but cameras has {len(cameras)}")
+    return LossValue.term(ctx.node_id, camera_distance(cameras, target), weight)
+
+
+def camera_distance(cameras, target) -> torch.Tensor:
+    """``(1 - cos(relative angle of R1, R2)).mean()`` + the mean squared translation difference (``target``: as
+    many cameras or one). Exported scripts call this too."""
+    from pytorch3d.transforms import so3_relative_angle
+
     R1, R2 = cameras.R, target.R.to(cameras.device).expand_as(cameras.R)
     T1, T2 = cameras.T, target.T.to(cameras.device).expand_as(cameras.T)
     rotation = (1.0 - so3_relative_angle(R1, R2, cos_angle=True)).mean()
     translation = ((T1 - T2) ** 2).sum(1).mean()
-    return LossValue.term(ctx.node_id, rotation + translation, weight)
+    return rotation + translation

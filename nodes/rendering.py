@@ -15,6 +15,7 @@ from pytorch3d.renderer import AbsorptionOnlyRaymarcher as _AbsorptionOnlyRaymar
 from pytorch3d.renderer import ImplicitRenderer as _ImplicitRenderer
 from pytorch3d.renderer import RayBundle
 
+from nodegraph.raster import BACKENDS, BackendMeshRasterizer, BackendPointsRasterizer
 from nodegraph.spec import Bool, Choice, Color, Float, Floats, Input, Int, Output, node
 
 from ._raster_memory import MESH_BYTES_PER_ENTRY, POINT_BYTES_PER_ENTRY, check_raster_memory
@@ -99,21 +100,24 @@ def BlendParams(ctx, sigma, gamma, background):
     return P3D(sigma=sigma, gamma=gamma, background_color=tuple(background))
 
 
+_BACKEND = Choice("backend", "auto", "who rasterizes: auto = the compiled CPU kernels on a CPU, PyTorch3D's "
+                                     "own on CUDA; pytorch3d forces PyTorch3D's (same fragments)", choices=BACKENDS)
+
+
 @node(
     category="rendering",
     inputs=[Input("cameras", "Cameras"), Input("settings", "RasterSettings", "defaults when not connected",
                                                  optional=True)],
+    params=[_BACKEND],
     outputs=[Output("rasterizer", "Rasterizer")],
     export="""
         from pytorch3d.renderer import MeshRasterizer
         {out} = MeshRasterizer(cameras={cameras}, raster_settings={settings})
     """,
 )
-def MeshRasterizer(ctx, cameras, settings):
+def MeshRasterizer(ctx, cameras, settings, backend):
     """Turns meshes into per-pixel fragments (nearest faces, barycentrics, depth) seen by ``cameras``."""
-    from pytorch3d.renderer import MeshRasterizer as P3D
-
-    return P3D(cameras=cameras, raster_settings=settings)
+    return BackendMeshRasterizer(cameras=cameras, raster_settings=settings, backend=backend)
 
 
 _SHADER_INPUTS = [
@@ -259,17 +263,16 @@ def PointsRasterizationSettings(ctx, image_size, radius, points_per_pixel, bin_s
     category="rendering",
     inputs=[Input("cameras", "Cameras"),
             Input("settings", "PointsRasterSettings", "defaults when not connected", optional=True)],
+    params=[_BACKEND],
     outputs=[Output("rasterizer", "Rasterizer")],
     export="""
         from pytorch3d.renderer import PointsRasterizer
         {out} = PointsRasterizer(cameras={cameras}, raster_settings={settings})
     """,
 )
-def PointsRasterizer(ctx, cameras, settings):
+def PointsRasterizer(ctx, cameras, settings, backend):
     """Turns point clouds into per-pixel fragments (nearest points, depths, distances) seen by ``cameras``."""
-    from pytorch3d.renderer import PointsRasterizer as P3D
-
-    return P3D(cameras=cameras, raster_settings=settings)
+    return BackendPointsRasterizer(cameras=cameras, raster_settings=settings, backend=backend)
 
 
 _COMPOSITOR_PARAMS = [
@@ -473,7 +476,8 @@ def ImplicitRenderer(ctx, cameras, function, raysampler, raymarcher, chunk_size)
 # ---------------------------------------------------------------------------------------- more mesh shaders
 
 
-@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")])
+@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")],
+      export=_shader_export("HardGouraudShader"))
 def HardGouraudShader(ctx, cameras, lights, materials, blend):
     """Gouraud shading: lighting computed at vertices and interpolated, nearest face only (hard edges)."""
     return _shader("HardGouraudShader", ctx, cameras, lights, materials, blend)
@@ -511,6 +515,7 @@ def _unit_range(values: torch.Tensor, covered: torch.Tensor, lo: float | None, h
         Output("face_image", "Images", "(B, H, W, 1) face index / (faces - 1), 0 off the mesh: for a preview"),
         Output("mask", "Images", "(B, H, W, 1) 1 where a face is visible"),
     ],
+    export=lambda x: _fragments_export(x),
 )
 def MeshFragments(ctx, rasterizer, meshes, cameras, depth_range):
     """The rasterizer's fragments as images: depth (zbuf), surface normals and face ids of the nearest face
@@ -518,7 +523,6 @@ def MeshFragments(ctx, rasterizer, meshes, cameras, depth_range):
 
     Normals interpolate the vertex normals with the barycentric coordinates, as PyTorch3D's shaders do.
     """
-    from pytorch3d.ops import interpolate_face_attributes
     from pytorch3d.renderer import MeshRasterizer as P3DRasterizer
 
     check_render_inputs(ctx, rasterizer, P3DRasterizer, "meshes", len(meshes), "mesh(es)", cameras,
@@ -526,6 +530,14 @@ def MeshFragments(ctx, rasterizer, meshes, cameras, depth_range):
     if depth_range is not None and depth_range[1] <= depth_range[0]:
         ctx.fail("depth_range", f"far ({depth_range[1]}) must be greater than near ({depth_range[0]})")
     fragments = rasterizer(meshes, **overrides(cameras=cameras))
+    return fragment_images(fragments, meshes, depth_range)
+
+
+def fragment_images(fragments, meshes, depth_range) -> dict:
+    """MeshFragments' outputs from the rasterizer's fragments of ``meshes`` (one image per mesh).
+    Exported scripts call this too."""
+    from pytorch3d.ops import interpolate_face_attributes
+
     pix_to_face = fragments.pix_to_face[..., :1]
     covered = pix_to_face >= 0
     depth = torch.where(covered, fragments.zbuf[..., :1], torch.zeros_like(fragments.zbuf[..., :1]))
@@ -541,3 +553,12 @@ def MeshFragments(ctx, rasterizer, meshes, cameras, depth_range):
     lo, hi = depth_range if depth_range is not None else (None, None)
     return {"depth": depth, "depth_image": _unit_range(fragments.zbuf[..., :1], covered, lo, hi),
             "normals": normals, "face_ids": local.float(), "face_image": face_image, "mask": covered.float()}
+
+
+def _fragments_export(x) -> dict:
+    fragments, images = x.name("fragments"), x.name("images")
+    call = ", ".join(filter(None, [x.inputs["meshes"], keywords(x, ("cameras",))]))
+    x.line(f"{fragments} = {x.inputs['rasterizer']}({call})",
+           f"{images} = {x.helper(fragment_images)}({fragments}, {x.inputs['meshes']}, {x.params['depth_range']})")
+    return {name: f"{images}[{name!r}]" for name in ("depth", "depth_image", "normals", "face_ids", "face_image",
+                                                       "mask")}

@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from pathlib import Path
 
@@ -53,7 +54,8 @@ EXAMPLES = {
     "volume_rendering_steps": {"raysampler.image_width": 16, "raysampler.image_height": 16,
                                "raysampler.n_pts_per_ray": 16, "volumes.resolution": [16]},
     "implicit_surfaces": {"raysampler.image_width": 16, "raysampler.image_height": 16, "raysampler.n_pts_per_ray": 16,
-                          "turntable.n_frames": 2, "render_turntable.chunk_size": 100},
+                          "turntable.n_frames": 2, "render_turntable.chunk_size": 100, "mesh_sphere.resolution": 12,
+                          "mesh_box.resolution": 12, "mesh_torus.resolution": 12, "mesh_torus.chunk_size": 500},
     "pointcloud_to_volume": {"points.num_samples": 2000, "volume.resolution": [16], "volume.voxel_size": 0.15,
                              "views.num_views": 2, "views.image_size": 16, "views.silhouette": "hard",
                              "raysampler.image_width": 16, "raysampler.image_height": 16,
@@ -62,7 +64,15 @@ EXAMPLES = {
                             "heldout.image_size": 16, "heldout.silhouette": "hard", "heldout.num_views": 2,
                             "raysampler.image_width": 16, "raysampler.image_height": 16,
                             "raysampler.n_pts_per_ray": 12, "volume.resolution": 12, "batch.batch_size": 2,
-                            "optimize.iterations": 3, "turntable.n_frames": 2},
+                            "optimize.iterations": 3, "turntable.n_frames": 2,
+                            "extract_mesh.isolevel": 0.018},  # 3 iterations leave thin densities
+    "render_cow_opencv": {"raster.image_size": 32},
+    "render_three_views": {"raster.image_size": 24},
+    "bundle_adjustment": {"optimize.iterations": 50},
+    "modes": {},
+    "glb": {},
+    "cameras": {},
+    "three_views_muted": {"raster.image_size": 24},
     "transforms": {},
     "smpl_pose_and_render": {"raster.image_size": 32, "project.image_size": 32},
     "smplify_fit_keypoints": {"raster.image_size": 32, "stage1.iterations": 3, "stage2.iterations": 3},
@@ -73,7 +83,8 @@ EXAMPLES = {
                         "optimize.iterations": 3, "preview_raysampler.image_width": 8,
                         "preview_raysampler.image_height": 8, "preview_raysampler.n_pts_per_ray": 8,
                         "eval_raysampler.image_width": 8, "eval_raysampler.image_height": 8,
-                        "eval_raysampler.n_pts_per_ray": 8, "turntable.n_frames": 2},
+                        "eval_raysampler.n_pts_per_ray": 8, "turntable.n_frames": 2, "extract_mesh.resolution": 12,
+                        "extract_mesh.isolevel": 9e-8},
 }
 
 
@@ -136,7 +147,93 @@ def volume_steps_graph():
     return s
 
 
-BUILT = {"transforms": transforms_graph, "volume_rendering_steps": volume_steps_graph}
+def modes_graph():
+    """Node modes, as the executor resolves them: in the transforms graph the mesh transform is bypassed (the
+    render sees the cow as loaded) and the SO(3) log map muted (it and what reads it are left out); in
+    render_three_views one view's group instance is muted (the grid shows the other two)."""
+    s = transforms_graph()
+    s.graph.name = "modes"
+    s.graph.nodes["moved"].mode = "bypass"
+    s.graph.nodes["log"].mode = "mute"
+    return s
+
+
+def three_views_muted_graph():
+    s = nodegraph.load(GRAPHS / "render_three_views.json")
+    s.graph.nodes["left"].mode = "mute"
+    return s
+
+
+def cameras_graph():
+    """The cameras no example uses, each rendering the cow with Gouraud shading (vertex colours baked from its
+    texture): an orthographic camera in NDC, a pinhole camera in pixels and a fisheye camera with distortion."""
+    s = nodegraph.new(name="cameras", base_dir=GRAPHS)
+    s.add_node("LoadMesh", "cow", file="assets/cow_mesh/cow.obj")
+    s.add_node("TextureToVertexColors", "colors")
+    s.connect("cow", "mesh", "colors", "mesh")
+    s.add_node("LookAtViewTransform", "view", dist=2.7, azim=150.0)
+    s.add_node("RasterizationSettings", "raster", image_size=24)
+    s.add_node("OrthographicCameras", "ortho", focal_length=[0.6, 0.6])
+    s.add_node("PerspectiveCameras", "pinhole", focal_length=[30.0, 30.0], principal_point=[12.0, 12.0],
+               in_ndc=False, image_size=[24.0, 24.0])
+    s.add_node("FishEyeCameras", "fisheye", focal_length=1.5, radial_params=[0.1, 0.01, 0.0, 0.0, 0.0, 0.0],
+               tangential_params=[0.001, 0.0])
+    for cam in ("ortho", "pinhole", "fisheye"):
+        s.connect("view", "R", cam, "R")
+        s.connect("view", "T", cam, "T")
+        s.add_node("MeshRasterizer", f"{cam}_rasterizer")
+        s.connect(cam, "cameras", f"{cam}_rasterizer", "cameras")
+        s.connect("raster", "settings", f"{cam}_rasterizer", "settings")
+        s.add_node("HardGouraudShader", f"{cam}_shader")
+        s.connect(cam, "cameras", f"{cam}_shader", "cameras")
+        s.add_node("MeshRenderer", f"{cam}_render")
+        for a, b, c in ((f"{cam}_rasterizer", "rasterizer", "rasterizer"), (f"{cam}_shader", "shader", "shader"),
+                        ("colors", "mesh", "meshes")):
+            s.connect(a, b, f"{cam}_render", c)
+        s.add_node("SaveImage", f"save_{cam}", filename=f"{cam}.png")
+        s.connect(f"{cam}_render", "images", f"save_{cam}", "images")
+    return s
+
+
+_GLB: list[Path] = []  # the folder of the GLB glb_graph reads
+
+
+def glb_graph():
+    """A GLB loaded (the cow written as a textured GLB by SaveMesh's writer, once per test session), rendered and
+    saved as OBJ: the script copies LoadMesh's GLB reader."""
+    from pytorch3d.io import load_objs_as_meshes
+
+    from nodes.save import _save_glb
+
+    if not _GLB:
+        _GLB.append(Path(tempfile.mkdtemp(prefix="export_glb_")))
+        _save_glb(_GLB[0] / "cow.glb", load_objs_as_meshes([str(GRAPHS / "assets/cow_mesh/cow.obj")]))
+    folder = _GLB[0]
+    s = nodegraph.new(name="glb", base_dir=folder)
+    s.add_node("LoadMesh", "cow", file="cow.glb")
+    s.add_node("LookAtViewTransform", "view", dist=2.7, azim=150.0)
+    s.add_node("FoVPerspectiveCameras", "camera")
+    s.connect("view", "R", "camera", "R")
+    s.connect("view", "T", "camera", "T")
+    s.add_node("RasterizationSettings", "raster", image_size=32)
+    s.add_node("MeshRasterizer", "rasterizer")
+    s.connect("camera", "cameras", "rasterizer", "cameras")
+    s.connect("raster", "settings", "rasterizer", "settings")
+    s.add_node("SoftPhongShader", "shader")
+    s.connect("camera", "cameras", "shader", "cameras")
+    s.add_node("MeshRenderer", "render")
+    for a, b, c in (("rasterizer", "rasterizer", "rasterizer"), ("shader", "shader", "shader"),
+                    ("cow", "mesh", "meshes")):
+        s.connect(a, b, "render", c)
+    s.add_node("SaveImage", "save", filename="glb.png")
+    s.connect("render", "images", "save", "images")
+    s.add_node("SaveMesh", "save_mesh", filename="cow.obj")
+    s.connect("cow", "mesh", "save_mesh", "mesh")
+    return s
+
+
+BUILT = {"cameras": cameras_graph, "glb": glb_graph, "transforms": transforms_graph, "volume_rendering_steps": volume_steps_graph, "modes": modes_graph,
+         "three_views_muted": three_views_muted_graph}
 
 
 def session_of(name: str):
@@ -307,3 +404,35 @@ def test_every_node_of_the_library_has_an_export_form():
     """The catalogue: a new node must come with its export form (docs/export.md)."""
     missing = sorted(s.name for s in default_registry() if s.export is None)
     assert missing == []
+
+
+def test_group_paths_become_readable_distinct_names_with_the_path_in_the_comment():
+    script = session_of("render_three_views").export(overrides={"raster.image_size": 24})
+    assert "# front/view: LookAtViewTransform" in script
+    assert "front_view_R, front_view_T = look_at_view_transform(" in script
+    assert "'--front-view-azim', dest='front_view_azim', type=float, default=180.0" in script
+    assert "'--left-view-azim', dest='left_view_azim', type=float, default=90.0" in script
+
+
+def test_names_that_would_collide_get_a_suffix():
+    from nodegraph.export.arguments import Arguments
+    from nodegraph.export.writer import Names
+
+    names = Names(["view1/raster", "view1_raster", "view1"], outputs={"view1": ["raster", "other"]})
+    got = [names.node(n) for n in ("view1/raster", "view1_raster", "view1")]
+    assert len(set(got)) == 3 and "view1_raster" not in got  # view1's output variable is view1_raster
+    assert got[2] == "view1"
+
+    from types import SimpleNamespace
+
+    args = Arguments(SimpleNamespace(params={"a": {}, "a_b": {}}), Names(["a", "a_b"]))
+    assert [args.dest("a", "b_c"), args.dest("a_b", "c"), args.dest("a", "b_c")] == ["a_b_c", "a_b_c_2", "a_b_c"]
+
+
+def test_muted_and_bypassed_nodes_are_left_out_and_passed_through():
+    script = session_of("modes").export()
+    assert "# moved: TransformMeshes" not in script and "# log: So3LogMap" not in script
+    assert "so3_log_map" not in script  # exp reads its own value param instead, as in the executor
+    assert "MeshRenderer(rasterizer=rasterizer, shader=shader)(cow)" in script  # the bypass passes the cow on
+    script = session_of("three_views_muted").export()
+    assert "# left/" not in script and "# right/render: MeshRenderer" in script

@@ -16,8 +16,17 @@ ROOT = Path(__file__).resolve().parent.parent
 ENGINE = ROOT / "nodegraph"
 LIBRARY = ROOT / "nodes"
 
+# The CPU rasterizer (nodegraph/raster/) builds on PyTorch3D and numba only; the node library may use it.
+RASTER_LAYERS: list[set[str]] = [
+    {"raster.threads", "raster.buffers"},
+    {"raster.kernels_meshes"},
+    {"raster.kernels_points", "raster.meshes"},
+    {"raster.points", "raster.backend"},
+    {"raster.rasterizers", "raster.warm"},
+    {"raster"},
+]
 # Lowest first. A module may import modules of strictly lower layers only.
-LAYERS: list[set[str]] = [
+LAYERS: list[set[str]] = RASTER_LAYERS + [
     {"errors", "values", "types", "ratelimit", "paths", "memory"},   # values and errors
     {"spec", "graph"},                                                # specs and the graph document
     {"registry"},                                                     # the registry
@@ -43,7 +52,9 @@ LAYERS: list[set[str]] = [
     {"server.__main__", "cli"},                                       # ... CLI, server
     {"__main__", ""},                                                 # `python -m nodegraph`, the package
 ]
-LIBRARY_MAY_IMPORT = LAYERS[0] | LAYERS[1]  # node modules build on values, errors, specs (and memory checks)
+_BASE = len(RASTER_LAYERS)
+# node modules build on values, errors, specs (and memory checks), and the CPU rasterizer
+LIBRARY_MAY_IMPORT = set().union(*RASTER_LAYERS) | LAYERS[_BASE] | LAYERS[_BASE + 1]
 
 
 def module_name(path: Path, root: Path) -> str:

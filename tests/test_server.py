@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from pathlib import Path
 
 import httpx
 import pytest
@@ -13,7 +12,6 @@ from websockets.exceptions import InvalidStatus
 
 from editor_server import TOY_TRAINING, EditorServer, make_library
 from nodegraph.errors import GraphError
-from nodegraph.paths import BUNDLED_ASSETS
 from nodegraph.server.auth import is_local, request_token, url_host
 from nodegraph.server.library import Library, PathRefused, list_files
 from nodegraph.server.workspace import Workspace
@@ -215,12 +213,9 @@ def test_http_api_refuses_escapes_and_survives_garbage(guarded_server):
     assert r.status_code == 400 and "not JSON" in r.json()["error"]
     assert srv.api("POST", "/run", json={"targets": "opt"}).status_code == 400
     assert srv.api("GET", "/document").json()["doc"]["name"] == "toy training"  # still serving, doc unchanged
-    listing = srv.api("GET", "/files?ext=.json").json()
-    here = str(Path(listing["base_dir"]).resolve())
-    names = [f["value"] for f in listing["files"] if f["root"] == here]
-    assert names == ["toy.json"]  # nothing the refused requests named was written in the graph's folder
-    # the rest comes from the bundled assets (a camera calibration .json ships there since issue 16)
-    assert {f["root"] for f in listing["files"] if f["root"] != here} <= {str(BUNDLED_ASSETS.resolve())}
+    files = srv.api("GET", "/files?ext=.json").json()["files"]
+    assert files[0]["value"] == "toy.json"  # the graph's own folder first, then only the shipped assets
+    assert all(f["value"].startswith("assets/") and f["value"].endswith(".json") for f in files[1:])
 
 
 def test_save_then_download_round_trips(guarded_server):

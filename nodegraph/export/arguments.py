@@ -24,9 +24,21 @@ class Arguments:
         self._fixed: set[tuple[str, str]] = set()
         self._skipped: set[tuple[str, str]] = set()
         self._files: set[tuple[str, str]] = set()
+        self._dests: dict[tuple[str, str], str] = {}
+        self._taken: set[str] = {"device", "seed", "out", "preview_every", "history"}  # the run's own arguments
 
     def dest(self, node_id: str, param: str) -> str:
-        return self.names.node(node_id) + "_" + re.sub(r"\W", "_", param, flags=re.ASCII)
+        """``<node variable>_<param>``, unique: node ``a`` param ``b_c`` and node ``a_b`` param ``c`` would
+        share ``a_b_c``, so the second gets ``a_b_c_2``."""
+        key = (node_id, param)
+        if key not in self._dests:
+            base = dest = self.names.node(node_id) + "_" + re.sub(r"\W", "_", param, flags=re.ASCII)
+            k = 2
+            while dest in self._taken:
+                dest, k = f"{base}_{k}", k + 1
+            self._taken.add(dest)
+            self._dests[key] = dest
+        return self._dests[key]
 
     def expression(self, node_id: str, param: str) -> str:
         return f"args.{self.dest(node_id, param)}"

@@ -102,7 +102,12 @@ def constant(name: str, value: Any) -> Helper:
 
 def _references(fn: Callable, source: str) -> tuple[tuple[str, ...], tuple[Callable, ...], dict[str, str]]:
     """What the copied ``source`` of ``fn`` needs from ``fn``'s module: import lines and library functions."""
-    used = {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
+    tree = ast.parse(source)
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    # names the function imports itself (``from pytorch3d.renderer import PerspectiveCameras`` inside it) are
+    # its own, even where the module has a node of the same name
+    used -= {(a.asname or a.name).split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+             for a in n.names}
     namespace = dict(_namespace(fn))
     for module in list(namespace.values()):  # names a library module lends (inlined above)
         if inspect.ismodule(module) and _is_library(module):
@@ -243,10 +248,11 @@ class ExportContext:
         total = " + ".join(loss.total for loss in losses)
         return Loss(f"{weight} * ({total})" if weight else total, terms)
 
-    def param(self, name: str, init: str) -> str:
+    def param(self, name: str, init: str, suffix: str | None = None) -> str:
         """A learnable tensor: ``<node>_<name> = nn.Parameter(<init>)`` written once, before the first loop that
-        evaluates the node; returns the variable. ``init`` may read params and inputs computed before it."""
-        var = self._w.names.of(f"{self.var}_{identifier(name)}")
+        evaluates the node; returns the variable (``<node>_<suffix>`` when given: an output has the name).
+        ``init`` may read params and inputs computed before it."""
+        var = self._w.names.of(f"{self.var}_{identifier(suffix or name)}")
         self._w.learned(self, name, var, "tensor", f"{var} = torch.nn.Parameter({init})")
         return var
 

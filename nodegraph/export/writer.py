@@ -99,19 +99,30 @@ def wrap(line: str, width: int = 110) -> list[str]:
 
 
 class Names:
-    """Variable names: one per node, from its id, unique in the script."""
+    """Variable names: one per node, from its id (a path inside a group, ``view1/raster``, becomes
+    ``view1_raster``; the block's comment names the path), unique in the script. A node's output variables
+    (``<node>_<output>`` of a node with several outputs) count as taken too, so ``view1/raster`` next to a node
+    ``view1`` with an output ``raster`` gets ``view1_raster_2``."""
 
-    def __init__(self, node_ids: list[str], reserved: set[str] = frozenset()) -> None:
+    def __init__(self, node_ids: list[str], reserved: set[str] = frozenset(),
+                 outputs: dict[str, list[str]] | None = None) -> None:
+        outputs = outputs or {}
         self._node: dict[str, str] = {}
         taken: set[str] = set()
+        base_of = {}
         for node_id in node_ids:
-            base = name = identifier(node_id)
-            if name in reserved:
-                base = name = f"{name}_node"
+            base = identifier(node_id)
+            base_of[node_id] = f"{base}_node" if base in reserved else base
+        # the further variables every node would have under its first-choice name
+        further = {f"{base_of[n]}_{identifier(o)}": n for n in node_ids for o in outputs.get(n, [])
+                   if len(outputs.get(n, [])) > 1}
+        for node_id in node_ids:
+            base = name = base_of[node_id]
             k = 2
-            while name in taken:
+            while name in taken or (further.get(name, node_id) != node_id):
                 name, k = f"{base}_{k}", k + 1
             taken.add(name)
+            taken.update(f"{name}_{identifier(o)}" for o in outputs.get(node_id, []) if len(outputs[node_id]) > 1)
             self._node[node_id] = name
 
     def node(self, node_id: str) -> str:
@@ -139,11 +150,43 @@ def write_script(prepared: Prepared) -> str:
     for _ in range(3):
         writer = ScriptWriter(prepared, reserved)
         text = writer.write()
-        clash = bound_names(writer) & set(writer.names._node.values())
+        bound = bound_names(writer)
+        clash = bound & set(writer.names._node.values())
+        # a node's further variables (``absolute_cameras`` of node ``absolute``) must not take a helper's name
+        clash |= {var for var in writer.names._node.values()
+                  for name in bound & assigned_names(text) if name.startswith(var + "_")}
         if not clash:
             return text
-        reserved |= bound_names(writer)
+        reserved |= bound | clash
     return text
+
+
+def assigned_names(text: str) -> set[str]:
+    """The names the script assigns outside its functions and classes."""
+    import ast
+
+    names: set[str] = set()
+
+    def visit(body: list) -> None:
+        for stmt in body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            for node in ast.walk(stmt) if not hasattr(stmt, "body") else [stmt]:
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                    names.add(node.id)
+            for block in ("body", "orelse", "finalbody"):
+                visit(getattr(stmt, block, []) or [])
+            if hasattr(stmt, "body"):  # the header of a compound statement (for targets, with ... as)
+                for part in (getattr(stmt, "target", None), *[i.optional_vars for i in getattr(stmt, "items", [])]):
+                    for node in ast.walk(part) if part is not None else []:
+                        if isinstance(node, ast.Name):
+                            names.add(node.id)
+
+    try:
+        visit(ast.parse(text).body)
+    except SyntaxError:
+        pass
+    return names
 
 
 @dataclass
@@ -170,7 +213,8 @@ class ScriptWriter:
     def __init__(self, prepared: Prepared, reserved: set[str] = frozenset()) -> None:
         self.prepared = prepared
         self.plan = prepared.plan
-        self.names = Names(self.plan.topological, reserved)
+        self.names = Names(self.plan.topological, reserved,
+                           {n: [o.name for o in prepared.specs[n].outputs] for n in self.plan.topological})
         self.arguments = Arguments(prepared, self.names)
         self.imports: set[str] = {"import argparse", "import torch"}
         self.helpers: dict[str, Helper] = {}

@@ -92,7 +92,9 @@ def _plain(value: Any) -> Any:
 def _child_main(conn) -> None:
     """The worker process: read jobs and cancels from ``conn``, run jobs one at a time, send events back."""
     from nodegraph.errors import Cancelled, GraphError, NodeError
+    from nodegraph.raster.warm import warm_up_in_background
 
+    warm_up_in_background()  # compile the CPU rasterizer's kernels now, not at the first render
     # Ctrl+C in the server's terminal reaches the whole process group: the server decides when the worker ends.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     send_lock = threading.Lock()
