@@ -104,16 +104,26 @@ _BACKEND = Choice("backend", "auto", "who rasterizes: auto = the compiled CPU ke
                                      "own on CUDA; pytorch3d forces PyTorch3D's (same fragments)", choices=BACKENDS)
 
 
+def _rasterizer_export(cls: str):
+    """The export form of a rasterizer node: PyTorch3D's own rasterizer. The compiled CPU kernels return the same
+    fragments bit for bit, but they are nodegraph's code, which a script never imports, so ``backend`` is no
+    argument of the script."""
+    def form(x) -> str:
+        x.skip("backend")
+        x.imports(f"from pytorch3d.renderer import {cls}")
+        if x.values["backend"] != "pytorch3d":
+            x.line("# PyTorch3D's rasterizer; on a CPU nodegraph runs its compiled kernels, which give the same fragments")
+        return f"{cls}(cameras={x.inputs['cameras']}, raster_settings={x.inputs['settings']})"
+    return form
+
+
 @node(
     category="rendering",
     inputs=[Input("cameras", "Cameras"), Input("settings", "RasterSettings", "defaults when not connected",
                                                  optional=True)],
     params=[_BACKEND],
     outputs=[Output("rasterizer", "Rasterizer")],
-    export="""
-        from pytorch3d.renderer import MeshRasterizer
-        {out} = MeshRasterizer(cameras={cameras}, raster_settings={settings})
-    """,
+    export=_rasterizer_export("MeshRasterizer"),
 )
 def MeshRasterizer(ctx, cameras, settings, backend):
     """Turns meshes into per-pixel fragments (nearest faces, barycentrics, depth) seen by ``cameras``."""
@@ -265,10 +275,7 @@ def PointsRasterizationSettings(ctx, image_size, radius, points_per_pixel, bin_s
             Input("settings", "PointsRasterSettings", "defaults when not connected", optional=True)],
     params=[_BACKEND],
     outputs=[Output("rasterizer", "Rasterizer")],
-    export="""
-        from pytorch3d.renderer import PointsRasterizer
-        {out} = PointsRasterizer(cameras={cameras}, raster_settings={settings})
-    """,
+    export=_rasterizer_export("PointsRasterizer"),
 )
 def PointsRasterizer(ctx, cameras, settings, backend):
     """Turns point clouds into per-pixel fragments (nearest points, depths, distances) seen by ``cameras``."""

@@ -252,11 +252,25 @@ def run_isolated(args: list[str], cwd: Path, timeout: float = 300) -> subprocess
                           text=True, timeout=timeout)
 
 
+RASTERIZERS = {"MeshRasterizer", "PointsRasterizer"}
+
+
+def with_pytorch3d_rasterizers(session):
+    """``session`` with every rasterizer node (in groups too) on PyTorch3D's backend, as the script is. The
+    compiled CPU kernels give the same fragments bit for bit (tests/test_raster_*.py) but sum gradients in
+    float64, so a fit's last digits would differ from the script's after some iterations."""
+    docs = [*session.graph.nodes.values(), *(n for d in session.graph.definitions.values() for n in d.nodes.values())]
+    for doc in docs:
+        if doc.type in RASTERIZERS:
+            doc.params["backend"] = "pytorch3d"
+    return session
+
+
 def run_executor(name: str, overrides: dict, out: Path) -> dict:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return session_of(name).run(device="cpu", overrides=overrides, out_dir=out)
+        return with_pytorch3d_rasterizers(session_of(name)).run(device="cpu", overrides=overrides, out_dir=out)
     finally:
         torch.set_num_threads(threads)
 
