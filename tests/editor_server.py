@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 
@@ -120,3 +122,32 @@ def library_server(tmp_path_factory, name: str):
     srv = EditorServer(tmp, make_library(tmp, with_cow=True) / "toy.json").start()
     yield srv
     srv.stop()
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's; `playwright install` cannot download a browser here
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@contextmanager
+def editor_page(url: str, wait_for: str | None = None, height: int = 900) -> Iterator:
+    """A headless Chromium page on the editor at ``url`` (after ``wait_for`` appears): ``page.errors`` collects
+    the page's JavaScript errors, and dialogs are accepted with ``page.answer`` (None: their default answer),
+    so "discard unsaved changes?" is yes and a prompt gets what a test set."""
+    from playwright import sync_api
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": height})
+            page.errors = []
+            page.answer = None
+            page.on("pageerror", lambda e: page.errors.append(str(e)))
+            page.on("dialog", lambda d: d.accept(page.answer) if page.answer is not None else d.accept())
+            page.set_default_timeout(15000)
+            page.goto(url)
+            if wait_for:
+                page.wait_for_selector(wait_for)
+            yield page
+        finally:
+            browser.close()

@@ -5,24 +5,20 @@ The tests run in file order on one page, like a user's session. A screenshot lan
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from editor_server import ROOT, EditorServer, make_library
+from editor_server import CHROMIUM, ROOT, EditorServer, editor_page, make_library
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = ROOT / "test-artifacts"
 
 if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
     pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
@@ -35,19 +31,10 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(server):
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 900})
-        page.errors = []
-        page.on("pageerror", lambda e: page.errors.append(str(e)))
-        page.on("dialog", lambda d: d.accept())  # "discard unsaved changes?" -> yes
-        page.set_default_timeout(15000)
-        page.goto(server.url)
-        page.wait_for_selector("[data-node-id=opt]")
+    with editor_page(server.url, wait_for="[data-node-id=opt]") as page:
         yield page
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "editor.png"))
-        browser.close()
 
 
 def node(page, node_id: str):

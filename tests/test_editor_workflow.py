@@ -7,16 +7,14 @@ Tests run in file order on one page, each opening the graph it needs.
 from __future__ import annotations
 
 import json
-import time
-from pathlib import Path
 
 import pytest
 
-from editor_server import ROOT, TOY_TRAINING, EditorServer, make_library
-from test_editor_browser import ARGS, CHROMIUM, doc_on_server, drag_link, handle, node, run_and_wait, set_input
+from editor_server import ROOT, TOY_TRAINING, EditorServer, editor_page, make_library
+from test_editor_browser import doc_on_server, handle, node, run_and_wait, set_input
 
 pytestmark = pytest.mark.browser
-sync_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
 LONG_NAME = "a_really_long_mesh_file_name_that_goes_on_and_on_for_quite_a_while_to_make_the_message_long.obj"
 
@@ -33,18 +31,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(server):
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 900})
-        page.errors = []
-        page.answer = None  # what a window.prompt is answered with (None: its default)
-        page.on("pageerror", lambda e: page.errors.append(str(e)))
-        page.on("dialog", lambda d: d.accept(page.answer) if page.answer is not None else d.accept())
-        page.set_default_timeout(15000)
-        page.goto(server.url)
-        page.wait_for_selector("[data-node-id=opt]")
+    with editor_page(server.url, wait_for="[data-node-id=opt]") as page:
         yield page
-        browser.close()
 
 
 def open_doc(page, server, doc: dict, wait_for: str) -> None:

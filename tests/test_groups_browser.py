@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from editor_server import EditorServer, make_library
-from test_editor_browser import ARGS, CHROMIUM, doc_on_server, node, run_and_wait, set_input, sync_api
+from editor_server import EditorServer, editor_page, make_library
+from test_editor_browser import doc_on_server, node, run_and_wait, set_input
 
 pytestmark = pytest.mark.browser
 
@@ -23,17 +23,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(server):
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 900})
-        page.errors = []
-        page.on("pageerror", lambda e: page.errors.append(str(e)))
-        page.on("dialog", lambda d: d.accept())
-        page.set_default_timeout(15000)
-        page.goto(server.url)
-        page.wait_for_selector("[data-node-id=opt]")
+    with editor_page(server.url, wait_for="[data-node-id=opt]") as page:
         yield page
-        browser.close()
 
 
 def run_ok(page, server) -> bool:

@@ -14,16 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from editor_server import ROOT, EditorServer, make_library
+from editor_server import CHROMIUM, ROOT, EditorServer, editor_page, make_library
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
     pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
 TINY = {"image_size": 24, "faces_per_pixel": 8}
 
@@ -68,17 +65,8 @@ def runs(server):
 
 @pytest.fixture(scope="module")
 def page(server, runs):
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 950})
-        page.errors = []
-        page.on("pageerror", lambda e: page.errors.append(str(e)))
-        page.on("dialog", lambda d: d.accept())
-        page.set_default_timeout(15000)
-        page.goto(server.url)
-        page.wait_for_selector("[data-node-id=optimize]")
+    with editor_page(server.url, wait_for="[data-node-id=optimize]", height=950) as page:
         yield page
-        browser.close()
 
 
 def test_the_editors_runs_are_recorded_with_curves_and_images(runs):
