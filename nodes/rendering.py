@@ -536,6 +536,7 @@ def MeshFragments(ctx, rasterizer, meshes, cameras, depth_range):
                         "use ExtendMesh to repeat the mesh once per camera")
     if depth_range is not None and depth_range[1] <= depth_range[0]:
         ctx.fail("depth_range", f"far ({depth_range[1]}) must be greater than near ({depth_range[0]})")
+    check_raster_memory(ctx, "rasterizer", rasterizer, len(meshes), cameras, MESH_BYTES_PER_ENTRY, "faces_per_pixel")
     fragments = rasterizer(meshes, **overrides(cameras=cameras))
     return fragment_images(fragments, meshes, depth_range)
 

@@ -154,6 +154,16 @@ def test_a_mesh_render_too_large_for_memory_is_refused_with_the_figure():
     assert "4096 x 4096" in err.problem.message and "625.0 GiB" in err.problem.message
 
 
+def test_mesh_fragments_too_large_for_memory_are_refused_with_the_figure():
+    s = cow_render(image_size=4096, faces_per_pixel=1000)
+    s.add_node("MeshFragments", "fragments")
+    s.connect("rasterizer", "rasterizer", "fragments", "rasterizer")
+    s.connect("cow", "mesh", "fragments", "meshes")
+    err = error_of(s, targets=["fragments"])
+    assert (err.problem.node, err.problem.field) == ("fragments", "rasterizer")
+    assert "625.0 GiB" in err.problem.message
+
+
 def test_a_point_render_too_large_for_memory_is_refused_with_the_figure():
     s = nodegraph.load(ROOT / "graphs" / "render_coloured_points.json")
     s.set_param("raster", "image_size", 4096)
