@@ -97,7 +97,7 @@ def test_enter_edit_and_leave_a_group(page, server):
     crumbs.locator("a").first.click()
     node(page, "opt").wait_for()
     assert node(page, "scaled").count() == 0
-    node(page, "prep1").locator(".ng-head").dblclick()  # in again, and out with Escape
+    node(page, "prep1").locator(".ng-title").dblclick()  # in again (a group's title enters it too), out with Escape
     node(page, "scaled").wait_for()
     page.keyboard.press("Escape")
     node(page, "opt").wait_for()

@@ -100,13 +100,18 @@ const NodeBody = {
       const r = p.rate >= 10 ? p.rate.toFixed(0) : p.rate.toFixed(1);
       return `${r} it/s` + (p.left_s != null && p.iteration < p.total ? ` · ${fmtSeconds(p.left_s)} left` : "");
     },
+    onTitleDblClick(event) {
+      if (this.group) return;  // a group's title enters it, like the rest of the node (label it from the menu)
+      event.stopPropagation();
+      this.ng.rename(this.id);
+    },
     fmtLoss(v) { return v == null ? "–" : Math.abs(v) >= 0.01 ? v.toFixed(4) : v.toExponential(2); },
   },
   template: `
   <div class="ng-node" @mouseenter.once="hovered = true" :class="['ng-state-' + (state || 'idle'), {'ng-compact': compact, 'ng-selected': selected, ['ng-mode-' + data.mode]: !!data.mode, 'ng-group-node': group, 'ng-has-error': state === 'error' || nodeProblems.length, 'ng-unknown': !spec}]"
        :style="{'--cat': catColor}" :data-node-id="id">
     <div class="ng-head" @mouseenter="ng.showDoc($event, id)" @mouseleave="ng.hideTip()">
-      <span class="ng-title" :data-label="label || null" title="double-click: label this node" @dblclick.stop="ng.rename(id)">{{ label || data.type }}</span>
+      <span class="ng-title" :data-label="label || null" :title="group ? 'double-click: enter the group' : 'double-click: label this node'" @dblclick="onTitleDblClick">{{ label || data.type }}</span>
       <span v-if="!compact" class="ng-id">{{ label ? data.type + ' · ' + id : id }}</span>
       <template v-if="!compact">
       <span v-if="spec && spec.flags.learnable" class="ng-flag" title="learnable: trained by an Optimize node">L</span>
