@@ -27,19 +27,27 @@ def _resolve_z_clip(settings, cameras, perspective_correct: bool):
     return None if not perspective_correct or znear is None else znear / 2
 
 
-class BackendMeshRasterizer(_MeshRasterizer):
-    """``MeshRasterizer`` whose fragments come from ``backend`` (see the module doc)."""
+class _BackendChoice:
+    """What both rasterizers add to PyTorch3D's: a ``backend`` param, and which backend ran (counted)."""
 
     def __init__(self, cameras=None, raster_settings=None, backend: str = "auto") -> None:
         super().__init__(cameras=cameras, raster_settings=raster_settings)
         self.backend = backend
         self.last_backend: str | None = None
 
-    def forward(self, meshes_world, **kwargs) -> Fragments:
-        chosen = choose(self.backend, meshes_world.device)
+    def _choose(self, kind: str, device) -> str:
+        """The backend that rasterizes ``kind`` ("meshes" or "points") on ``device`` now, recorded."""
+        chosen = choose(self.backend, device)
         self.last_backend = chosen
-        record("meshes", chosen)
-        if chosen == "pytorch3d":
+        record(kind, chosen)
+        return chosen
+
+
+class BackendMeshRasterizer(_BackendChoice, _MeshRasterizer):
+    """``MeshRasterizer`` whose fragments come from ``backend`` (see the module doc)."""
+
+    def forward(self, meshes_world, **kwargs) -> Fragments:
+        if self._choose("meshes", meshes_world.device) == "pytorch3d":
             return super().forward(meshes_world, **kwargs)
         from .meshes import rasterize_meshes
 
@@ -60,19 +68,11 @@ class BackendMeshRasterizer(_MeshRasterizer):
         return Fragments(pix_to_face=p2f, zbuf=zbuf, bary_coords=bary, dists=dists)
 
 
-class BackendPointsRasterizer(_PointsRasterizer):
+class BackendPointsRasterizer(_BackendChoice, _PointsRasterizer):
     """``PointsRasterizer`` whose fragments come from ``backend`` (see the module doc)."""
 
-    def __init__(self, cameras=None, raster_settings=None, backend: str = "auto") -> None:
-        super().__init__(cameras=cameras, raster_settings=raster_settings)
-        self.backend = backend
-        self.last_backend: str | None = None
-
     def forward(self, point_clouds, **kwargs) -> PointFragments:
-        chosen = choose(self.backend, point_clouds.device)
-        self.last_backend = chosen
-        record("points", chosen)
-        if chosen == "pytorch3d":
+        if self._choose("points", point_clouds.device) == "pytorch3d":
             return super().forward(point_clouds, **kwargs)
         from .points import rasterize_points
 
