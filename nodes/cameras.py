@@ -16,6 +16,7 @@ import torch
 from nodegraph.spec import Bool, File, Float, Floats, Input, Int, Output, Vec3, node
 
 from ._common import draw_views
+from ._files import check_archive
 
 _RANGE = ("dist", "elev", "azim")
 
@@ -406,8 +407,11 @@ def _opencv_arrays(path: Path) -> dict:
 def CamerasFromOpenCV(ctx, file):
     """Cameras from an OpenCV calibration: intrinsics K, rotation R and translation tvec of the x_cam = R x + t
     convention (``pytorch3d.utils.cameras_from_opencv_projection``). Render at the calibrated image size."""
+    path = ctx.asset(file)
+    if path.suffix.lower() == ".npz":
+        check_archive(ctx, "file", path, repr(file))  # refused before numpy inflates it
     try:
-        arrays = _opencv_arrays(ctx.asset(file))
+        arrays = _opencv_arrays(path)
     except (OSError, ValueError, TypeError) as exc:
         ctx.fail("file", f"cannot read {file!r} as a calibration: {type(exc).__name__}: {exc}")
     missing = [k for k in OPENCV_KEYS if k not in arrays]

@@ -290,6 +290,7 @@ def LoadTensor(ctx, file, key):
     """Load one array from an NPZ archive (or an NPY file) as a tensor, e.g. the bundle-adjustment tutorial's
     cameras and camera-graph edges from ``camera_graph.npz``. Pickled object arrays are refused."""
     path = ctx.asset(file)
+    check_archive(ctx, "file", path, repr(file))  # refused before numpy inflates it, as LoadPointcloud does
     try:
         array = read_array(path, key)
     except KeyError as exc:
