@@ -480,7 +480,8 @@ def RelativeCameras(ctx, cameras, edges):
     if edges.dim() != 2 or edges.shape[1] != 2 or edges.is_floating_point():
         ctx.fail("edges", f"must be integer (E, 2) camera index pairs, got {edges.dtype} {list(edges.shape)}")
     if edges.numel() and (int(edges.min()) < 0 or int(edges.max()) >= len(cameras)):
-        ctx.fail("edges", f"refer to camera {int(edges.max())} but there are {len(cameras)} cameras")
+        bad = int(edges.min()) if int(edges.min()) < 0 else int(edges.max())  # the index at fault, not the largest
+        ctx.fail("edges", f"refer to camera {bad} but there are {len(cameras)} cameras")
     return relative_cameras(cameras, edges)
 
 
