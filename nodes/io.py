@@ -26,13 +26,16 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 def _trimesh_geometry(path: Path):
     """The file's one mesh through trimesh: a scene's single geometry as stored (its own normals kept), several
-    geometries concatenated."""
+    geometries placed by their transforms and concatenated (what ``force="mesh"`` makes of the scene, without
+    parsing the file a second time)."""
     import trimesh
 
     loaded = trimesh.load(str(path), process=False)
     if isinstance(loaded, trimesh.Scene):
         parts = list(loaded.geometry.values())
-        return parts[0] if len(parts) == 1 else trimesh.load(str(path), force="mesh", process=False)
+        if len(parts) == 1:
+            return parts[0]
+        return trimesh.util.concatenate([g for g in loaded.dump() if isinstance(g, trimesh.Trimesh)])
     return loaded
 
 
