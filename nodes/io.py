@@ -17,7 +17,13 @@ from PIL import Image
 from nodegraph.errors import NodeError
 from nodegraph.spec import Choice, File, Input, Output, Text, node
 
-from ._files import check_archive, check_image, glb_json, gltf_companions, obj_companions
+from ._files import (
+    check_archive,
+    check_image,
+    glb_json,
+    gltf_companions,
+    obj_companions,
+)
 
 MESH_EXTENSIONS = (".obj", ".ply", ".glb", ".gltf", ".stl", ".off")
 POINTS_EXTENSIONS = (".ply", ".npz")
