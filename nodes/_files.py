@@ -101,25 +101,28 @@ def obj_companions(ctx, field: str, path: Path, what: str) -> list[Path]:
     return found
 
 
-def gltf_companions(ctx, field: str, path: Path, what: str) -> list[Path]:
-    """The buffers and images a .gltf (or a .glb's JSON chunk) names by URI, confined to the allowed folders."""
+def glb_json(path: Path) -> dict:
+    """A .glb's JSON chunk (read up to 64 MiB), or {} when the file is not GLB or its first chunk is not JSON.
+    The loader and the confinement check both read it here."""
+    with open(path, "rb") as f:
+        header = f.read(20)
+        if len(header) < 20 or header[:4] != b"glTF":
+            return {}
+        length, kind = struct.unpack("<II", header[12:20])
+        return json.loads(f.read(min(length, 64 << 20))) if kind == 0x4E4F534A else {}
+
+
+def gltf_companions(ctx, field: str, path: Path, what: str) -> dict:
+    """Confine the buffers and images a .gltf (or a .glb's JSON chunk) names by URI to the allowed folders;
+    returns the glTF document, so that the loader need not read it again."""
     try:
-        if path.suffix.lower() == ".glb":
-            with open(path, "rb") as f:
-                header = f.read(20)
-                if len(header) < 20 or header[:4] != b"glTF":
-                    return []
-                length, kind = struct.unpack("<II", header[12:20])
-                doc = json.loads(f.read(min(length, 64 << 20))) if kind == 0x4E4F534A else {}
-        else:
-            doc = json.loads(path.read_bytes()[: 256 << 20])
+        doc = glb_json(path) if path.suffix.lower() == ".glb" else json.loads(path.read_bytes()[: 256 << 20])
     except (OSError, ValueError, struct.error) as exc:
         ctx.fail(field, f"cannot read {what} as glTF: {exc}")
-    found = []
     for key in ("buffers", "images"):
         for item in doc.get(key) or [] if isinstance(doc, dict) else []:
             uri = item.get("uri") if isinstance(item, dict) else None
             if isinstance(uri, str) and not uri.startswith("data:"):
                 for name in {uri, unquote(uri)}:
-                    found.append(ctx.reference(path, name, field))
-    return found
+                    ctx.reference(path, name, field)
+    return doc

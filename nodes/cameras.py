@@ -16,6 +16,7 @@ import torch
 from nodegraph.spec import Bool, File, Float, Floats, Input, Int, Output, Vec3, node
 
 from ._common import draw_views
+from ._files import check_archive
 
 _RANGE = ("dist", "elev", "azim")
 
@@ -406,8 +407,11 @@ def _opencv_arrays(path: Path) -> dict:
 def CamerasFromOpenCV(ctx, file):
     """Cameras from an OpenCV calibration: intrinsics K, rotation R and translation tvec of the x_cam = R x + t
     convention (``pytorch3d.utils.cameras_from_opencv_projection``). Render at the calibrated image size."""
+    path = ctx.asset(file)
+    if path.suffix.lower() == ".npz":
+        check_archive(ctx, "file", path, repr(file))  # refused before numpy inflates it
     try:
-        arrays = _opencv_arrays(ctx.asset(file))
+        arrays = _opencv_arrays(path)
     except (OSError, ValueError, TypeError) as exc:
         ctx.fail("file", f"cannot read {file!r} as a calibration: {type(exc).__name__}: {exc}")
     missing = [k for k in OPENCV_KEYS if k not in arrays]
@@ -476,7 +480,8 @@ def RelativeCameras(ctx, cameras, edges):
     if edges.dim() != 2 or edges.shape[1] != 2 or edges.is_floating_point():
         ctx.fail("edges", f"must be integer (E, 2) camera index pairs, got {edges.dtype} {list(edges.shape)}")
     if edges.numel() and (int(edges.min()) < 0 or int(edges.max()) >= len(cameras)):
-        ctx.fail("edges", f"refer to camera {int(edges.max())} but there are {len(cameras)} cameras")
+        bad = int(edges.min()) if int(edges.min()) < 0 else int(edges.max())  # the index at fault, not the largest
+        ctx.fail("edges", f"refer to camera {bad} but there are {len(cameras)} cameras")
     return relative_cameras(cameras, edges)
 
 

@@ -7,8 +7,6 @@ PLY (with or without per-vertex colour) or from NPZ archives holding ``verts`` a
 """
 from __future__ import annotations
 
-import json
-import struct
 import warnings
 from pathlib import Path
 
@@ -19,7 +17,13 @@ from PIL import Image
 from nodegraph.errors import NodeError
 from nodegraph.spec import Choice, File, Input, Output, Text, node
 
-from ._files import check_archive, check_image, gltf_companions, obj_companions
+from ._files import (
+    check_archive,
+    check_image,
+    glb_json,
+    gltf_companions,
+    obj_companions,
+)
 
 MESH_EXTENSIONS = (".obj", ".ply", ".glb", ".gltf", ".stl", ".off")
 POINTS_EXTENSIONS = (".ply", ".npz")
@@ -28,13 +32,16 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 def _trimesh_geometry(path: Path):
     """The file's one mesh through trimesh: a scene's single geometry as stored (its own normals kept), several
-    geometries concatenated."""
+    geometries placed by their transforms and concatenated (what ``force="mesh"`` makes of the scene, without
+    parsing the file a second time)."""
     import trimesh
 
     loaded = trimesh.load(str(path), process=False)
     if isinstance(loaded, trimesh.Scene):
         parts = list(loaded.geometry.values())
-        return parts[0] if len(parts) == 1 else trimesh.load(str(path), force="mesh", process=False)
+        if len(parts) == 1:
+            return parts[0]
+        return trimesh.util.concatenate([g for g in loaded.dump() if isinstance(g, trimesh.Trimesh)])
     return loaded
 
 
@@ -67,13 +74,9 @@ def _load_trimesh(path: Path, device: torch.device):
 _COLOR_SCALE = {5121: 255.0, 5123: 65535.0}
 
 
-def _glb_attributes(path: Path) -> dict[str, int]:
+def _glb_attributes(doc: dict) -> dict[str, int]:
     """The vertex attributes of a GLB's first primitive (POSITION, NORMAL, COLOR_0, ...), each with its
-    accessor's component type, from the file's JSON chunk."""
-    with open(path, "rb") as f:
-        header = f.read(20)
-        length = struct.unpack("<I", header[12:16])[0]
-        doc = json.loads(f.read(length))
+    accessor's component type, from the file's JSON chunk (``glb_json``)."""
     attributes = doc["meshes"][0]["primitives"][0]["attributes"]
     return {name: doc["accessors"][index]["componentType"] for name, index in attributes.items()}
 
@@ -105,10 +108,11 @@ def _weld_seams(mesh, normals: torch.Tensor):
     return Meshes([verts[keep]], [new_faces], textures=tex, verts_normals=[normals[keep]])
 
 
-def _load_glb(path: Path, device: torch.device):
+def _load_glb(path: Path, device: torch.device, doc: dict | None = None):
     """A GLB through PyTorch3D's reader (``MeshGlbFormat`` registered on ``IO``: its TexturesUV or vertex
     colours); trimesh reads what that cannot. Normals stored in the file are kept (PyTorch3D's reader drops
-    them), and the vertices a GLB splits along UV seams are welded back (see ``_weld_seams``)."""
+    them), and the vertices a GLB splits along UV seams are welded back (see ``_weld_seams``). ``doc``: the file's
+    JSON chunk when the caller has read it already."""
     from pytorch3d.io import IO
     from pytorch3d.io.experimental_gltf_io import MeshGlbFormat
     from pytorch3d.renderer import TexturesVertex
@@ -120,7 +124,7 @@ def _load_glb(path: Path, device: torch.device):
         mesh = io.load_mesh(str(path), include_textures=True, device=device)
     except Exception:  # a GLB PyTorch3D cannot read (several primitives, other materials): trimesh can
         return _load_trimesh(path, device)
-    attributes = _glb_attributes(path)
+    attributes = _glb_attributes(glb_json(path) if doc is None else doc)
     tex = mesh.textures
     if isinstance(tex, TexturesVertex):  # PyTorch3D keeps RGBA and integer colours as stored; we want RGB in [0, 1]
         scale = _COLOR_SCALE.get(attributes.get("COLOR_0"), 1.0)
@@ -168,7 +172,7 @@ def LoadMesh(ctx, file):
     if ext == ".obj":  # what the file names is confined and size-checked before any parser opens it
         obj_companions(ctx, "file", path, repr(file))
     elif ext in (".gltf", ".glb"):
-        gltf_companions(ctx, "file", path, repr(file))
+        doc = gltf_companions(ctx, "file", path, repr(file))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PyTorch3D warns, then keeps bad faces; checked below instead
@@ -181,7 +185,7 @@ def LoadMesh(ctx, file):
 
                 mesh = IO().load_mesh(str(path), device=ctx.device)
             elif ext == ".glb":
-                mesh = _load_glb(path, ctx.device)
+                mesh = _load_glb(path, ctx.device, doc)
             else:
                 mesh = _load_trimesh(path, ctx.device)
     except Exception as exc:  # any parser failure means the file is not a mesh we can read
@@ -295,6 +299,7 @@ def LoadTensor(ctx, file, key):
     """Load one array from an NPZ archive (or an NPY file) as a tensor, e.g. the bundle-adjustment tutorial's
     cameras and camera-graph edges from ``camera_graph.npz``. Pickled object arrays are refused."""
     path = ctx.asset(file)
+    check_archive(ctx, "file", path, repr(file))  # refused before numpy inflates it, as LoadPointcloud does
     try:
         array = read_array(path, key)
     except KeyError as exc:

@@ -223,10 +223,11 @@ def absolute_cameras_start(count: int, init_std: float, fix_first: bool, seed: i
     """[log-rotations, translations] to start from, (count, 3) each: seeded normal values on the host (first
     the log-rotations, then the translations, from one generator), camera 0 zero with ``fix_first``.
     Exported scripts call this too."""
-    generator = torch.Generator(device="cpu").manual_seed(seed)  # see _generator
+    generator = _generator(seed)
     start = [torch.randn((count, 3), generator=generator, device="cpu") * init_std for _ in range(2)]
-    for t in start:
-        t[0] = 0.0 if fix_first else t[0]
+    if fix_first:
+        for t in start:
+            t[0] = 0.0
     return start
 
 

@@ -75,6 +75,9 @@ def test_bad_edges_and_missing_key_name_node_and_field(tmp_path):
               ["R.tensor -> cams.R", "cams.cameras -> rel.cameras", "e.tensor -> rel.edges"], base_dir=tmp_path)
     with pytest.raises(NodeError, match=r"rel\.edges.*camera 7 but there are 2"):
         g.run(device="cpu")
+    np.savez(tmp_path / "g.npz", edges=np.array([[-1, 1]]), R=np.eye(3)[None].repeat(2, 0), words=np.array(["a"]))
+    with pytest.raises(NodeError, match=r"rel\.edges.*camera -1 but there are 2"):
+        g.run(device="cpu")
     with pytest.raises(NodeError, match=r"m\.key.*no array 'nope'"):
         build({"m": ("LoadTensor", {"file": "g.npz", "key": "nope"})}, [], base_dir=tmp_path).run(device="cpu")
     with pytest.raises(NodeError, match=r"m\.file.*not numbers"):

@@ -127,6 +127,9 @@ def test_an_npz_that_inflates_past_the_limit_is_refused_with_the_figure(tmp_path
     _npz_claiming(tmp_path / "cloud.npz", {"verts": np.zeros((10, 3))}, 3_600_000_000)
     err = error_of(loader(tmp_path, "LoadPointcloud", "cloud.npz"))
     assert err.problem.field == "file" and "3.4 GiB" in err.problem.message and "limited" in err.problem.message
+    for type_name in ("LoadTensor", "CamerasFromOpenCV"):  # every loader of an archive checks it first
+        err = error_of(loader(tmp_path, type_name, "cloud.npz"))
+        assert err.problem.field == "file" and "3.4 GiB" in err.problem.message, (type_name, err)
     body = ROOT / "graphs" / "assets" / "standin_body" / "standin_body.npz"
     with np.load(body) as npz:
         _npz_claiming(tmp_path / "body.npz", {k: npz[k] for k in npz.files}, 3_600_000_000)
