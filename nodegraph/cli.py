@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -91,7 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "device": str(executor.device), "seed": session.graph.seed, "overrides": dict(args.set or []),
         "seconds": round(time.perf_counter() - started, 4), "out_dir": str(out_dir.resolve()), "nodes": timings,
         "files": [_relative(f, out_dir) for files in executor.files_written.values() for f in files],
-        "versions": _versions(), "raster_backend": raster.ran(),
+        "versions": history.versions(), "raster_backend": raster.ran(),
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     if status == "ok" and not args.quiet:
@@ -113,31 +112,6 @@ def _record_timing(timings: dict, event: dict, out_dir: Path) -> None:
                                   "cached": event["cached"]}
         if event.get("files"):
             timings[event["node"]]["files"] = [_relative(f, out_dir) for f in event["files"]]
-
-
-def _numba_version() -> str | None:
-    try:
-        import numba
-
-        return numba.__version__
-    except Exception:  # numba is optional at run time: the rasterizer falls back to PyTorch3D's
-        return None
-
-
-def _versions() -> dict:
-    import torch
-
-    import nodegraph
-
-    try:
-        import pytorch3d
-
-        p3d = pytorch3d.__version__
-    except Exception:  # pragma: no cover
-        p3d = None
-    return {"nodegraph": nodegraph.__version__, "python": platform.python_version(), "torch": torch.__version__,
-            "pytorch3d": p3d, "cuda": torch.version.cuda, "numba": _numba_version(),
-            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
 
 
 # -------------------------------------------------------------------------------------------- runs

@@ -15,6 +15,7 @@ deleted until the whole history fits in ``NODEGRAPH_HISTORY_MAX_MB`` (default 20
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import platform
@@ -259,19 +260,23 @@ def _copy_files(files: list[str], out_dir: Path, target: Path) -> list[str]:
     return copied
 
 
+def _module_version(name: str) -> str | None:
+    try:
+        return importlib.import_module(name).__version__
+    except Exception:  # noqa: BLE001 - optional at run time (numba: the rasterizer falls back to PyTorch3D's)
+        return None
+
+
 def versions() -> dict:
-    """The versions a run used (nodegraph, Python, torch, PyTorch3D, CUDA, the GPU's name)."""
+    """The versions a run used (nodegraph, Python, torch, PyTorch3D, CUDA, numba, the GPU's name); the CLI's
+    manifest.json and every history record list the same ones."""
     import torch
 
     import nodegraph
 
-    try:
-        import pytorch3d
-        p3d = pytorch3d.__version__
-    except Exception:  # noqa: BLE001
-        p3d = None
     return {"nodegraph": nodegraph.__version__, "python": platform.python_version(), "torch": torch.__version__,
-            "pytorch3d": p3d, "cuda": torch.version.cuda,
+            "pytorch3d": _module_version("pytorch3d"), "cuda": torch.version.cuda,
+            "numba": _module_version("numba"),
             "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
 
 
