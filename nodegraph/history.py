@@ -349,7 +349,9 @@ def preview_path(run_id: str, key: str, root: Path | None = None) -> Path:
 
 def delete_run(run_id: str, root: Path | None = None) -> None:
     """Remove a run's folder."""
-    shutil.rmtree(run_path(run_id, root))
+    folder = run_path(run_id, root)
+    shutil.rmtree(folder)
+    _recorded_sizes.pop(folder, None)
 
 
 def total_bytes(root: Path | None = None) -> int:
@@ -358,11 +360,18 @@ def total_bytes(root: Path | None = None) -> int:
     return sum(_recorded_size(e) for e in folder.iterdir()) if folder.is_dir() else 0
 
 
+# A run's folder never changes once its run.json is written (ids are unique), so the size it records is read
+# once per process: prune() after every run (and every sweep trial) then reads only the new runs' run.json.
+_recorded_sizes: dict[Path, int] = {}
+
+
 def _recorded_size(folder: Path) -> int:
-    try:
-        return int(json.loads((folder / "run.json").read_text())["bytes"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return _size(folder) if folder.is_dir() else 0
+    if folder not in _recorded_sizes:
+        try:
+            _recorded_sizes[folder] = int(json.loads((folder / "run.json").read_text())["bytes"])
+        except (OSError, ValueError, KeyError, TypeError):  # no run.json (yet): measured, not remembered
+            return _size(folder) if folder.is_dir() else 0
+    return _recorded_sizes[folder]
 
 
 def prune(root: Path | None = None, cap: int | None = None, keep: set[str] = frozenset()) -> list[str]:
@@ -380,6 +389,7 @@ def prune(root: Path | None = None, cap: int | None = None, keep: set[str] = fro
         if entry.name in keep:
             continue
         shutil.rmtree(entry, ignore_errors=True)
+        _recorded_sizes.pop(entry, None)
         total -= sizes[entry.name]
         deleted.append(entry.name)
     return deleted
