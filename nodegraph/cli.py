@@ -57,10 +57,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"writing to {out_dir}", file=sys.stderr)
     log = JsonLinesWriter(out_dir / "events.jsonl")
-    timings: dict[str, dict] = {}
     executor = session.executor
     executor.bus.subscribe(log)
-    executor.bus.subscribe(lambda e: _record_timing(timings, e, out_dir))
     progress = TerminalProgress(enabled=not args.quiet)
     executor.bus.subscribe(progress)
     started = time.perf_counter()
@@ -88,7 +86,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     manifest = {
         "graph": session.name, "graph_file": str(args.graph), "status": status, "error": error,
         "device": str(executor.device), "seed": session.graph.seed, "overrides": dict(args.set or []),
-        "seconds": round(time.perf_counter() - started, 4), "out_dir": str(out_dir.resolve()), "nodes": timings,
+        "seconds": round(time.perf_counter() - started, 4), "out_dir": str(out_dir.resolve()),
+        "nodes": _timings(recorder.nodes, out_dir),
         "files": [_relative(f, out_dir) for files in executor.files_written.values() for f in files],
         "versions": history.versions(), "raster_backend": raster.ran(),
     }
@@ -106,12 +105,14 @@ def _relative(path: str, out_dir: Path) -> str:
     return str(Path(path).relative_to(root)) if Path(path).is_relative_to(root) else path
 
 
-def _record_timing(timings: dict, event: dict, out_dir: Path) -> None:
-    if event["type"] == "node_finished":
-        timings[event["node"]] = {"type": event.get("node_type"), "seconds": round(event["seconds"], 6),
-                                  "cached": event["cached"]}
-        if event.get("files"):
-            timings[event["node"]]["files"] = [_relative(f, out_dir) for f in event["files"]]
+def _timings(nodes: dict[str, dict], out_dir: Path) -> dict[str, dict]:
+    """The manifest's per-node seconds and cache hits: what the run's history recorder collected, with the
+    files each node wrote relative to the output folder."""
+    timings = {node: dict(info) for node, info in nodes.items()}
+    for info in timings.values():
+        if "files" in info:
+            info["files"] = [_relative(f, out_dir) for f in info["files"]]
+    return timings
 
 
 # -------------------------------------------------------------------------------------------- runs
