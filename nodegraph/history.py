@@ -38,9 +38,10 @@ METRIC_TYPES = ("Loss", "Scalar")  # Loss totals, and PSNR / SilhouetteIoU / Joi
 T = TypeVar("T")
 
 
-def history_dir() -> Path:
-    """Where runs are kept: ``<user data folder>/runs`` (``$XDG_DATA_HOME`` honoured)."""
-    return paths.user_data_dir() / "runs"
+def history_dir(root: str | Path | None = None) -> Path:
+    """Where runs are kept: ``root`` when given (a test's or a sweep trial's private history), else
+    ``<user data folder>/runs`` (``$XDG_DATA_HOME`` honoured)."""
+    return Path(root) if root else paths.user_data_dir() / "runs"
 
 
 def max_bytes() -> int:
@@ -75,7 +76,7 @@ class RunRecorder:
         self.overrides = dict(overrides or {})
         self.graph_file = str(graph_file) if graph_file else (str(graph.path) if getattr(graph, "path", None)
                                                               else None)
-        self.root = Path(root) if root else history_dir()
+        self.root = history_dir(root)
         self.extra = dict(extra or {})
         self.run_id = run_id or new_run_id()
         self.doc = graph.to_json()  # the graph as it is about to run
@@ -295,7 +296,7 @@ def _check_id(run_id: str) -> str:
 
 def run_path(run_id: str, root: Path | None = None) -> Path:
     """The folder of run ``run_id``; KeyError when there is none."""
-    folder = (Path(root) if root else history_dir()) / _check_id(run_id)
+    folder = history_dir(root) / _check_id(run_id)
     if not (folder / "run.json").is_file():
         raise KeyError(f"no run {run_id!r}")
     return folder
@@ -304,7 +305,7 @@ def run_path(run_id: str, root: Path | None = None) -> Path:
 def list_runs(graph: str | None = None, root: Path | None = None) -> list[dict]:
     """Every recorded run's summary (``run.json``), newest first; only graph ``graph``'s when given (a graph
     name, or a graph file whose name is read from it)."""
-    folder = Path(root) if root else history_dir()
+    folder = history_dir(root)
     name = _graph_name(graph) if graph else None
     runs = []
     for entry in sorted(folder.iterdir(), reverse=True) if folder.is_dir() else []:
@@ -356,7 +357,7 @@ def delete_run(run_id: str, root: Path | None = None) -> None:
 
 def total_bytes(root: Path | None = None) -> int:
     """The history's size on disk, in bytes."""
-    folder = Path(root) if root else history_dir()
+    folder = history_dir(root)
     return sum(_recorded_size(e) for e in folder.iterdir()) if folder.is_dir() else 0
 
 
@@ -377,7 +378,7 @@ def _recorded_size(folder: Path) -> int:
 def prune(root: Path | None = None, cap: int | None = None, keep: set[str] = frozenset()) -> list[str]:
     """Delete the oldest runs until the history fits in ``cap`` bytes (default :func:`max_bytes`); runs in
     ``keep`` stay. Returns the ids deleted."""
-    folder = Path(root) if root else history_dir()
+    folder = history_dir(root)
     cap = max_bytes() if cap is None else cap
     entries = sorted(e for e in folder.iterdir() if e.is_dir()) if folder.is_dir() else []
     sizes = {e.name: _recorded_size(e) for e in entries}
