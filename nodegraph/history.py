@@ -253,7 +253,8 @@ def _copy_files(files: list[str], out_dir: Path, target: Path) -> list[str]:
         src = Path(f)
         if not src.is_file() or src.stat().st_size > MAX_FILE_BYTES:
             continue
-        rel = src.resolve().relative_to(root) if src.resolve().is_relative_to(root) else Path(src.name)
+        real = src.resolve()
+        rel = real.relative_to(root) if real.is_relative_to(root) else Path(src.name)
         dst = target / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dst)
