@@ -169,8 +169,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         grid = dict(sweeps.parse_grid(g) for g in args.grid or [])
         ranges = dict(sweeps.parse_range(r) for r in args.range or [])
         trials = sweeps.variants(grid, ranges, args.random, args.seed)
-        graph_name = json.loads(Path(args.graph).read_text()).get("name") or Path(args.graph).stem
-        sweep = sweeps.new_sweep(graph_name, trials, args.metric, args.mode)
+        graph_file = Path(args.graph).resolve()
+        doc = json.loads(graph_file.read_text())  # read once: its name here, the document run_sweep sends out
+        sweep = sweeps.new_sweep(doc.get("name") or graph_file.stem, trials, args.metric, args.mode)
     except (ValueError, OSError) as exc:
         print(f"nodegraph sweep: {exc}", file=sys.stderr)
         return EXIT_BAD_GRAPH
@@ -195,9 +196,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, interrupt)
     print(f"sweep {sweep.id}: {len(trials)} trial(s) of {args.graph}; folder {sweep.folder}", file=sys.stderr)
     try:
-        sweeps.run_sweep(args.graph, trials, metric=args.metric, mode=args.mode, address=args.address,
-                         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-                         max_concurrent=args.max_concurrent, device=args.device, on_row=on_row, sweep=sweep)
+        sweeps.run_sweep(doc, trials, metric=args.metric, mode=args.mode, address=args.address,
+                         base_dir=graph_file.parent, cpus_per_trial=args.cpus_per_trial,
+                         gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent, device=args.device,
+                         on_row=on_row, sweep=sweep)
     finally:
         signal.signal(signal.SIGINT, previous)
     best = sweep.best()
