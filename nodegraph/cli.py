@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -58,10 +57,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"writing to {out_dir}", file=sys.stderr)
     log = JsonLinesWriter(out_dir / "events.jsonl")
-    timings: dict[str, dict] = {}
     executor = session.executor
     executor.bus.subscribe(log)
-    executor.bus.subscribe(lambda e: _record_timing(timings, e, out_dir))
     progress = TerminalProgress(enabled=not args.quiet)
     executor.bus.subscribe(progress)
     started = time.perf_counter()
@@ -89,9 +86,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     manifest = {
         "graph": session.name, "graph_file": str(args.graph), "status": status, "error": error,
         "device": str(executor.device), "seed": session.graph.seed, "overrides": dict(args.set or []),
-        "seconds": round(time.perf_counter() - started, 4), "out_dir": str(out_dir.resolve()), "nodes": timings,
+        "seconds": round(time.perf_counter() - started, 4), "out_dir": str(out_dir.resolve()),
+        "nodes": _timings(recorder.nodes, out_dir),
         "files": [_relative(f, out_dir) for files in executor.files_written.values() for f in files],
-        "versions": _versions(), "raster_backend": raster.ran(),
+        "versions": history.versions(), "raster_backend": raster.ran(),
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     if status == "ok" and not args.quiet:
@@ -107,37 +105,14 @@ def _relative(path: str, out_dir: Path) -> str:
     return str(Path(path).relative_to(root)) if Path(path).is_relative_to(root) else path
 
 
-def _record_timing(timings: dict, event: dict, out_dir: Path) -> None:
-    if event["type"] == "node_finished":
-        timings[event["node"]] = {"type": event.get("node_type"), "seconds": round(event["seconds"], 6),
-                                  "cached": event["cached"]}
-        if event.get("files"):
-            timings[event["node"]]["files"] = [_relative(f, out_dir) for f in event["files"]]
-
-
-def _numba_version() -> str | None:
-    try:
-        import numba
-
-        return numba.__version__
-    except Exception:  # numba is optional at run time: the rasterizer falls back to PyTorch3D's
-        return None
-
-
-def _versions() -> dict:
-    import torch
-
-    import nodegraph
-
-    try:
-        import pytorch3d
-
-        p3d = pytorch3d.__version__
-    except Exception:  # pragma: no cover
-        p3d = None
-    return {"nodegraph": nodegraph.__version__, "python": platform.python_version(), "torch": torch.__version__,
-            "pytorch3d": p3d, "cuda": torch.version.cuda, "numba": _numba_version(),
-            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+def _timings(nodes: dict[str, dict], out_dir: Path) -> dict[str, dict]:
+    """The manifest's per-node seconds and cache hits: what the run's history recorder collected, with the
+    files each node wrote relative to the output folder."""
+    timings = {node: dict(info) for node, info in nodes.items()}
+    for info in timings.values():
+        if "files" in info:
+            info["files"] = [_relative(f, out_dir) for f in info["files"]]
+    return timings
 
 
 # -------------------------------------------------------------------------------------------- runs
@@ -194,8 +169,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         grid = dict(sweeps.parse_grid(g) for g in args.grid or [])
         ranges = dict(sweeps.parse_range(r) for r in args.range or [])
         trials = sweeps.variants(grid, ranges, args.random, args.seed)
-        graph_name = json.loads(Path(args.graph).read_text()).get("name") or Path(args.graph).stem
-        sweep = sweeps.new_sweep(graph_name, trials, args.metric, args.mode)
+        graph_file = Path(args.graph).resolve()
+        doc = json.loads(graph_file.read_text())  # read once: its name here, the document run_sweep sends out
+        sweep = sweeps.new_sweep(doc.get("name") or graph_file.stem, trials, args.metric, args.mode)
     except (ValueError, OSError) as exc:
         print(f"nodegraph sweep: {exc}", file=sys.stderr)
         return EXIT_BAD_GRAPH
@@ -220,9 +196,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, interrupt)
     print(f"sweep {sweep.id}: {len(trials)} trial(s) of {args.graph}; folder {sweep.folder}", file=sys.stderr)
     try:
-        sweeps.run_sweep(args.graph, trials, metric=args.metric, mode=args.mode, address=args.address,
-                         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-                         max_concurrent=args.max_concurrent, device=args.device, on_row=on_row, sweep=sweep)
+        sweeps.run_sweep(doc, trials, metric=args.metric, mode=args.mode, address=args.address,
+                         base_dir=graph_file.parent, cpus_per_trial=args.cpus_per_trial,
+                         gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent, device=args.device,
+                         on_row=on_row, sweep=sweep)
     finally:
         signal.signal(signal.SIGINT, previous)
     best = sweep.best()

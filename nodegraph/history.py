@@ -15,6 +15,7 @@ deleted until the whole history fits in ``NODEGRAPH_HISTORY_MAX_MB`` (default 20
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import platform
@@ -37,9 +38,10 @@ METRIC_TYPES = ("Loss", "Scalar")  # Loss totals, and PSNR / SilhouetteIoU / Joi
 T = TypeVar("T")
 
 
-def history_dir() -> Path:
-    """Where runs are kept: ``<user data folder>/runs`` (``$XDG_DATA_HOME`` honoured)."""
-    return paths.user_data_dir() / "runs"
+def history_dir(root: str | Path | None = None) -> Path:
+    """Where runs are kept: ``root`` when given (a test's or a sweep trial's private history), else
+    ``<user data folder>/runs`` (``$XDG_DATA_HOME`` honoured)."""
+    return Path(root) if root else paths.user_data_dir() / "runs"
 
 
 def max_bytes() -> int:
@@ -74,7 +76,7 @@ class RunRecorder:
         self.overrides = dict(overrides or {})
         self.graph_file = str(graph_file) if graph_file else (str(graph.path) if getattr(graph, "path", None)
                                                               else None)
-        self.root = Path(root) if root else history_dir()
+        self.root = history_dir(root)
         self.extra = dict(extra or {})
         self.run_id = run_id or new_run_id()
         self.doc = graph.to_json()  # the graph as it is about to run
@@ -251,7 +253,8 @@ def _copy_files(files: list[str], out_dir: Path, target: Path) -> list[str]:
         src = Path(f)
         if not src.is_file() or src.stat().st_size > MAX_FILE_BYTES:
             continue
-        rel = src.resolve().relative_to(root) if src.resolve().is_relative_to(root) else Path(src.name)
+        real = src.resolve()
+        rel = real.relative_to(root) if real.is_relative_to(root) else Path(src.name)
         dst = target / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dst)
@@ -259,19 +262,23 @@ def _copy_files(files: list[str], out_dir: Path, target: Path) -> list[str]:
     return copied
 
 
+def _module_version(name: str) -> str | None:
+    try:
+        return importlib.import_module(name).__version__
+    except Exception:  # noqa: BLE001 - optional at run time (numba: the rasterizer falls back to PyTorch3D's)
+        return None
+
+
 def versions() -> dict:
-    """The versions a run used (nodegraph, Python, torch, PyTorch3D, CUDA, the GPU's name)."""
+    """The versions a run used (nodegraph, Python, torch, PyTorch3D, CUDA, numba, the GPU's name); the CLI's
+    manifest.json and every history record list the same ones."""
     import torch
 
     import nodegraph
 
-    try:
-        import pytorch3d
-        p3d = pytorch3d.__version__
-    except Exception:  # noqa: BLE001
-        p3d = None
     return {"nodegraph": nodegraph.__version__, "python": platform.python_version(), "torch": torch.__version__,
-            "pytorch3d": p3d, "cuda": torch.version.cuda,
+            "pytorch3d": _module_version("pytorch3d"), "cuda": torch.version.cuda,
+            "numba": _module_version("numba"),
             "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
 
 
@@ -290,7 +297,7 @@ def _check_id(run_id: str) -> str:
 
 def run_path(run_id: str, root: Path | None = None) -> Path:
     """The folder of run ``run_id``; KeyError when there is none."""
-    folder = (Path(root) if root else history_dir()) / _check_id(run_id)
+    folder = history_dir(root) / _check_id(run_id)
     if not (folder / "run.json").is_file():
         raise KeyError(f"no run {run_id!r}")
     return folder
@@ -299,7 +306,7 @@ def run_path(run_id: str, root: Path | None = None) -> Path:
 def list_runs(graph: str | None = None, root: Path | None = None) -> list[dict]:
     """Every recorded run's summary (``run.json``), newest first; only graph ``graph``'s when given (a graph
     name, or a graph file whose name is read from it)."""
-    folder = Path(root) if root else history_dir()
+    folder = history_dir(root)
     name = _graph_name(graph) if graph else None
     runs = []
     for entry in sorted(folder.iterdir(), reverse=True) if folder.is_dir() else []:
@@ -344,26 +351,35 @@ def preview_path(run_id: str, key: str, root: Path | None = None) -> Path:
 
 def delete_run(run_id: str, root: Path | None = None) -> None:
     """Remove a run's folder."""
-    shutil.rmtree(run_path(run_id, root))
+    folder = run_path(run_id, root)
+    shutil.rmtree(folder)
+    _recorded_sizes.pop(folder, None)
 
 
 def total_bytes(root: Path | None = None) -> int:
     """The history's size on disk, in bytes."""
-    folder = Path(root) if root else history_dir()
+    folder = history_dir(root)
     return sum(_recorded_size(e) for e in folder.iterdir()) if folder.is_dir() else 0
 
 
+# A run's folder never changes once its run.json is written (ids are unique), so the size it records is read
+# once per process: prune() after every run (and every sweep trial) then reads only the new runs' run.json.
+_recorded_sizes: dict[Path, int] = {}
+
+
 def _recorded_size(folder: Path) -> int:
-    try:
-        return int(json.loads((folder / "run.json").read_text())["bytes"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return _size(folder) if folder.is_dir() else 0
+    if folder not in _recorded_sizes:
+        try:
+            _recorded_sizes[folder] = int(json.loads((folder / "run.json").read_text())["bytes"])
+        except (OSError, ValueError, KeyError, TypeError):  # no run.json (yet): measured, not remembered
+            return _size(folder) if folder.is_dir() else 0
+    return _recorded_sizes[folder]
 
 
 def prune(root: Path | None = None, cap: int | None = None, keep: set[str] = frozenset()) -> list[str]:
     """Delete the oldest runs until the history fits in ``cap`` bytes (default :func:`max_bytes`); runs in
     ``keep`` stay. Returns the ids deleted."""
-    folder = Path(root) if root else history_dir()
+    folder = history_dir(root)
     cap = max_bytes() if cap is None else cap
     entries = sorted(e for e in folder.iterdir() if e.is_dir()) if folder.is_dir() else []
     sizes = {e.name: _recorded_size(e) for e in entries}
@@ -375,6 +391,7 @@ def prune(root: Path | None = None, cap: int | None = None, keep: set[str] = fro
         if entry.name in keep:
             continue
         shutil.rmtree(entry, ignore_errors=True)
+        _recorded_sizes.pop(entry, None)
         total -= sizes[entry.name]
         deleted.append(entry.name)
     return deleted

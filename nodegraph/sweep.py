@@ -332,7 +332,7 @@ def _row(index: int, overrides: dict, status: str, **fields: Any) -> dict:
 def _add_row(sweep: Sweep, row: dict, on_row: Callable[[dict], None] | None, history_root: Path | None) -> None:
     files = row.pop("_files", None)
     if files:
-        root = Path(history_root) if history_root else history.history_dir()
+        root = history.history_dir(history_root)
         for rel, data in files.items():
             target = root / rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -360,7 +360,7 @@ def _write_results(sweep: Sweep, history_root: Path | None, final: bool = True) 
     paths.write_atomic(sweep.folder / "results.csv", results_csv(sweep))
     best = sweep.best()
     if final and best and best.get("run_id"):
-        root = Path(history_root) if history_root else history.history_dir()
+        root = history.history_dir(history_root)
         source = root / best["run_id"]
         if source.is_dir():
             shutil.rmtree(sweep.folder / "best", ignore_errors=True)

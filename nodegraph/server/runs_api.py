@@ -9,8 +9,10 @@ fills in, ``POST /api/sweep/stop`` cancels every trial.
 """
 from __future__ import annotations
 
+import functools
 import json
 import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,13 +73,29 @@ class SweepRunner:
         return self.state()
 
 
+def missing(exc: KeyError) -> JSONResponse:
+    """A run or preview the history has not got: 404 with the history's message."""
+    return JSONResponse({"error": str(exc.args[0] if exc.args else exc)}, 404)
+
+
+def found(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """A handler whose KeyError can only be the history's "no run ..." / "no preview ...": a 404, not the
+    400 that ``guarded`` makes of a KeyError. Goes under ``@guarded``."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await fn(*args, **kwargs)
+        except KeyError as exc:
+            return missing(exc)
+
+    return wrapper
+
+
 def runs_routes(workspace: Workspace, guarded) -> APIRouter:
     """The routes, answering for ``workspace``; ``guarded`` is the app's error mapping."""
     router = APIRouter()
     sweeper = SweepRunner()
-
-    def missing(exc: KeyError) -> JSONResponse:
-        return JSONResponse({"error": str(exc.args[0] if exc.args else exc)}, 404)
 
     @router.get("/api/runs")
     @guarded
@@ -87,26 +105,22 @@ def runs_routes(workspace: Workspace, guarded) -> APIRouter:
 
     @router.get("/api/runs/{run_id}")
     @guarded
+    @found
     async def get_run(run_id: str):
-        try:
-            return history.load_run(run_id)
-        except KeyError as exc:
-            return missing(exc)
+        return history.load_run(run_id)
 
     @router.get("/api/runs/{run_id}/preview")
     @guarded
+    @found
     async def get_preview(run_id: str, key: str):
-        try:
-            return FileResponse(history.preview_path(run_id, key), media_type="image/png")
-        except KeyError as exc:
-            return missing(exc)
+        return FileResponse(history.preview_path(run_id, key), media_type="image/png")
 
     @router.post("/api/runs/{run_id}/open")
     @guarded
     async def open_run(run_id: str, request: Request):
         try:
             run = history.load_run(run_id)
-        except KeyError as exc:
+        except KeyError as exc:  # only the lookup: a KeyError from loading the document stays guarded's 400
             return missing(exc)
         base = Path(run.get("base_dir") or workspace.library.library_dir)
         return workspace.load_doc(run["document"], path=None,
@@ -114,20 +128,16 @@ def runs_routes(workspace: Workspace, guarded) -> APIRouter:
 
     @router.post("/api/runs/{run_id}/delete")
     @guarded
+    @found
     async def delete_run(run_id: str):
-        try:
-            history.delete_run(run_id)
-        except KeyError as exc:
-            return missing(exc)
+        history.delete_run(run_id)
         return {"deleted": run_id}
 
     @router.get("/api/compare")
     @guarded
+    @found
     async def compare(a: str, b: str):
-        try:
-            return history.compare(a, b)
-        except KeyError as exc:
-            return missing(exc)
+        return history.compare(a, b)
 
     @router.post("/api/sweep")
     @guarded
