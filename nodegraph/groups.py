@@ -312,7 +312,7 @@ def instance_spec(graph: Graph, name: str, registry: Registry) -> dict[str, Any]
         spec = registry.get(node.type)
         return spec.to_json() if spec else None
 
-    def port(e, which: str, key: str) -> dict:
+    def port(e, which: str) -> dict:
         inner_id, inner_port = e.targets[0]
         spec = inner_spec(inner_id) or {}
         found = next((p for p in spec.get(which, []) if p["name"] == inner_port), None)
@@ -323,7 +323,7 @@ def instance_spec(graph: Graph, name: str, registry: Registry) -> dict[str, Any]
 
     params = []
     for e in definition.params:
-        p = port(e, "params", "to")
+        p = port(e, "params")
         inner_id, inner_param = e.targets[0]
         given = definition.nodes[inner_id].params if inner_id in definition.nodes else {}
         if inner_param in given:
@@ -331,7 +331,7 @@ def instance_spec(graph: Graph, name: str, registry: Registry) -> dict[str, Any]
         params.append(p)
     return {"name": f"group:{name}", "category": "groups", "doc": definition.description or f"group {name}",
             "aliases": [], "group": name,
-            "inputs": [port(e, "inputs", "to") for e in definition.inputs], "params": params,
-            "outputs": [port(e, "outputs", "from") for e in definition.outputs],
+            "inputs": [port(e, "inputs") for e in definition.inputs], "params": params,
+            "outputs": [port(e, "outputs") for e in definition.outputs],
             "flags": {"stochastic": False, "learnable": False, "preview": False, "trainer": False,
                       "sink": not definition.outputs}}
