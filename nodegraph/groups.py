@@ -246,10 +246,11 @@ def _bypass(flat: Flat, modes: dict[str, str], specs: dict, into: dict[str, list
             passes[(node_id, out.name)] = (feeding[0].src, feeding[0].src_port)
 
     read = {(l.src, l.src_port) for l in flat.graph.links}
-    failing = {end[0] for end, got in passes.items() if isinstance(got, Problem) and end in read}
+    failing: set[str] = set()
     for end, got in passes.items():
         if isinstance(got, Problem) and end in read:
             flat.problems.append(got)
+            failing.add(end[0])
     flat.bypassed[:] = [n for n in flat.bypassed if n not in failing]  # kept, so nothing else looks unlinked
 
     def source(end: tuple[str, str], seen: frozenset = frozenset()) -> tuple[str, str]:
