@@ -212,7 +212,6 @@ class ExportContext:
 
     def path(self, name: str) -> str:
         """The expression of an input file param (an absolute path by default; the user may pass another)."""
-        self._w.arguments.mark_file(self.node_id, name)
         return self.params[name]
 
     def output_path(self, filename: str) -> str:
