@@ -204,11 +204,11 @@ class ExportContext:
         """The variable for output ``name`` (the only output when None): ``<node>`` or ``<node>_<output>``."""
         names = [o.name for o in self.spec.outputs]
         name = name or names[0]
-        return self.var if len(names) == 1 else self._w.names.of(f"{self.var}_{identifier(name)}")
+        return self.var if len(names) == 1 else self.name(name)
 
     def name(self, suffix: str) -> str:
         """A further variable of this node: ``<node>_<suffix>``."""
-        return self._w.names.of(f"{self.var}_{identifier(suffix)}")
+        return f"{self.var}_{identifier(suffix)}"
 
     def path(self, name: str) -> str:
         """The expression of an input file param (an absolute path by default; the user may pass another)."""
@@ -251,13 +251,13 @@ class ExportContext:
         """A learnable tensor: ``<node>_<name> = nn.Parameter(<init>)`` written once, before the first loop that
         evaluates the node; returns the variable (``<node>_<suffix>`` when given: an output has the name).
         ``init`` may read params and inputs computed before it."""
-        var = self._w.names.of(f"{self.var}_{identifier(suffix or name)}")
+        var = self.name(suffix or name)
         self._w.learned(self, name, var, "tensor", f"{var} = torch.nn.Parameter({init})")
         return var
 
     def module(self, name: str, factory: str) -> str:
         """A learnable torch module: ``<node>_<name> = <factory>.to(device)`` written once; returns the variable."""
-        var = self._w.names.of(f"{self.var}_{identifier(name)}")
+        var = self.name(name)
         self._w.learned(self, name, var, "module", f"{var} = {factory}.to(device)")
         return var
 

@@ -128,9 +128,6 @@ class Names:
     def node(self, node_id: str) -> str:
         return self._node[node_id]
 
-    def of(self, name: str) -> str:
-        return name
-
 
 def bound_names(writer: "ScriptWriter") -> set[str]:
     """The names the script's imports and helpers define (node variables must not take them)."""
