@@ -31,6 +31,12 @@ class ExportError(GraphError):
     """The graph cannot be exported; every problem names the node (e.g. a node type without an export form)."""
 
 
+def no_form(node_id: str, type_name: str) -> Problem:
+    """The problem of a node whose type has no export form."""
+    return Problem(node_id, None, f"{type_name} has no export form, so this graph cannot be exported (declare one "
+                                  "with @node(..., export=...); see docs/export.md)")
+
+
 def identifier(text: str) -> str:
     """``text`` made into a Python identifier (node ids become variable names): other characters become ``_``."""
     name = re.sub(r"\W", "_", text, flags=re.ASCII).strip("_") or "node"

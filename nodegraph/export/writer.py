@@ -25,7 +25,8 @@ from nodegraph.executor import _node_seed
 from nodegraph.prepare import Prepared
 
 from nodegraph.export.arguments import Arguments
-from nodegraph.export.context import ExportContext, ExportError, Helper, Loss, identifier, render_template
+from nodegraph.export.context import (ExportContext, ExportError, Helper, Loss, identifier, no_form,
+                                      render_template)
 
 NODE_SEED = Helper("_node_seed", textwrap.dedent(inspect.getsource(_node_seed)), ("import hashlib",))
 INDENT = "    "
@@ -262,9 +263,7 @@ class ScriptWriter:
         """(init lines, block lines) of one node; records its outputs' expressions."""
         spec = self.prepared.specs[node_id]
         if spec.export is None:
-            raise ExportError([Problem(node_id, None, f"{spec.name} has no export form, so this graph cannot be "
-                                                      "exported (declare one with @node(..., export=...); see "
-                                                      "docs/export.md)")])
+            raise ExportError([no_form(node_id, spec.name)])
         x = ExportContext(self, node_id, self._inputs(node_id), mode, iteration)
         for key, value in (extra or {}).items():
             setattr(x, key, value)
