@@ -133,8 +133,7 @@ def _references(fn: Callable, source: str) -> tuple[tuple[str, ...], tuple[Calla
             imports.append(f"from {parent} import {leaf}" if parent and leaf == name else
                            f"import {value.__name__}" if value.__name__ == name else
                            f"import {value.__name__} as {name}")
-        elif (inspect.isfunction(value) or inspect.isclass(value)) and \
-                value.__module__.startswith(("nodegraph.", "nodes.")):
+        elif (inspect.isfunction(value) or inspect.isclass(value)) and _is_library(value):
             needs.append(value)
         elif hasattr(value, "__module__") and not value.__module__.startswith(("nodegraph", "nodes")):
             real = getattr(value, "__name__", name)
