@@ -13,6 +13,7 @@ Each node's code comes from its export form (:mod:`nodegraph.export.context`).
 """
 from __future__ import annotations
 
+import ast
 import inspect
 import io
 import sys
@@ -20,13 +21,15 @@ import textwrap
 import tokenize
 from dataclasses import dataclass, field
 
+import networkx as nx
+
 from nodegraph.errors import Problem
 from nodegraph.executor import _node_seed
 from nodegraph.prepare import Prepared
 
 from nodegraph.export.arguments import Arguments
-from nodegraph.export.context import (ExportContext, ExportError, Helper, Loss, identifier, no_form,
-                                      render_template)
+from nodegraph.export.context import (ExportContext, ExportError, Helper, Loss, helper_of, identifier,
+                                      no_form, render_template)
 
 NODE_SEED = Helper("_node_seed", textwrap.dedent(inspect.getsource(_node_seed)), ("import hashlib",))
 INDENT = "    "
@@ -161,8 +164,6 @@ def write_script(prepared: Prepared) -> str:
 
 def assigned_names(text: str) -> set[str]:
     """The names the script assigns outside its functions and classes."""
-    import ast
-
     names: set[str] = set()
 
     def visit(body: list) -> None:
@@ -229,8 +230,6 @@ class ScriptWriter:
         if helper.name not in self.helpers and helper.name not in self._adding:
             self._adding.add(helper.name)
             for need in helper.needs:
-                from nodegraph.export.context import helper_of
-
                 self.add_helper(helper_of(need))
             self.imports.update(helper.imports)
             self.helpers[helper.name] = helper
@@ -405,8 +404,6 @@ class ScriptWriter:
         return [block[0], *guarded, *block[1:]], [f"{var} = None" for var, _ in created]
 
     def _ancestors(self, node_id: str) -> set[str]:
-        import networkx as nx
-
         return nx.ancestors(self.plan.dag, node_id)
 
     # ------------------------------------------------------------------ the script
