@@ -369,21 +369,20 @@ class ScriptWriter:
             if all(line.lstrip().startswith("#") for line in tap_lines):
                 tap_lines = []  # previews with nothing to write in a script
         trains = self.plan.trains(trainer)
-        groups, frozen = [], []
+        trained: dict[str, list[str]] = {}
+        frozen = []
         for node_id, learned in self.learned_vars.items():
+            if node_id not in trains:
+                continue
             names = self.plan.trained_tensors(trainer, node_id)
             for name, var, kind in learned:
-                param = var if kind == "tensor" else f"*{var}.parameters()"
-                if node_id in trains and (names is None or name in names):
-                    group = next((g for g in groups if g[0] == node_id), None)
-                    if group is None:
-                        groups.append(group := (node_id, []))
-                    group[1].append(param)
-                elif node_id in trains and var in existed:
+                if names is None or name in names:
+                    trained.setdefault(node_id, []).append(var if kind == "tensor" else f"*{var}.parameters()")
+                elif var in existed:
                     frozen.append(var)
-        groups.sort(key=lambda g: trains.index(g[0]))
-        for g in groups:  # the executor's order: tensors first, then modules, per node
-            g[1].sort(key=lambda p: p.startswith("*"))
+        # the executor's order: nodes as the trainer lists them; per node tensors first, then modules
+        groups = [(n, sorted(trained[n], key=lambda p: p.startswith("*")))
+                  for n in sorted(trained, key=trains.index)]
         history = f"{self.names.node(trainer)}_history"
         self.histories.append((trainer, history))
         parts = TrainerParts(body[1:], total, groups, init + lazy, frozen, tap_lines, history, list(terms),
