@@ -246,7 +246,7 @@ def _read_nodes(raw_nodes: Any, where: str, problems: list[Problem]) -> dict[str
         if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not isinstance(raw.get("type"), str):
             problems.append(Problem(None, f"{where}nodes[{i}]", "a node needs a string 'id' and 'type'"))
             continue
-        node_id = where + raw["id"] if where else raw["id"]
+        node_id = where + raw["id"]
         for key in sorted(set(raw) - NODE_KEYS):
             problems.append(Problem(node_id, key, "unknown node key"))
         if raw["id"] in nodes:
@@ -272,7 +272,7 @@ def _read_links(raw_links: Any, where: str, problems: list[Problem]) -> list[Lin
     links = []
     for i, raw in enumerate(_as_list(raw_links, where + "links", problems)):
         ends = [raw.get(end) if isinstance(raw, dict) else None for end in ("from", "to")]
-        if not all(isinstance(e, list) and len(e) == 2 and all(isinstance(x, str) for x in e) for e in ends):
+        if not all(_is_end(e) for e in ends):
             shown = json.dumps(raw)[:200]
             problems.append(Problem(None, f"{where}links[{i}]", f"a link is {{'from': [node, output], 'to': "
                                                                 f"[node, input]}} with four strings, got {shown}"))

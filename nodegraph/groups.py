@@ -246,10 +246,11 @@ def _bypass(flat: Flat, modes: dict[str, str], specs: dict, into: dict[str, list
             passes[(node_id, out.name)] = (feeding[0].src, feeding[0].src_port)
 
     read = {(l.src, l.src_port) for l in flat.graph.links}
-    failing = {end[0] for end, got in passes.items() if isinstance(got, Problem) and end in read}
+    failing: set[str] = set()
     for end, got in passes.items():
         if isinstance(got, Problem) and end in read:
             flat.problems.append(got)
+            failing.add(end[0])
     flat.bypassed[:] = [n for n in flat.bypassed if n not in failing]  # kept, so nothing else looks unlinked
 
     def source(end: tuple[str, str], seen: frozenset = frozenset()) -> tuple[str, str]:
@@ -312,7 +313,7 @@ def instance_spec(graph: Graph, name: str, registry: Registry) -> dict[str, Any]
         spec = registry.get(node.type)
         return spec.to_json() if spec else None
 
-    def port(e, which: str, key: str) -> dict:
+    def port(e, which: str) -> dict:
         inner_id, inner_port = e.targets[0]
         spec = inner_spec(inner_id) or {}
         found = next((p for p in spec.get(which, []) if p["name"] == inner_port), None)
@@ -323,7 +324,7 @@ def instance_spec(graph: Graph, name: str, registry: Registry) -> dict[str, Any]
 
     params = []
     for e in definition.params:
-        p = port(e, "params", "to")
+        p = port(e, "params")
         inner_id, inner_param = e.targets[0]
         given = definition.nodes[inner_id].params if inner_id in definition.nodes else {}
         if inner_param in given:
@@ -331,7 +332,7 @@ def instance_spec(graph: Graph, name: str, registry: Registry) -> dict[str, Any]
         params.append(p)
     return {"name": f"group:{name}", "category": "groups", "doc": definition.description or f"group {name}",
             "aliases": [], "group": name,
-            "inputs": [port(e, "inputs", "to") for e in definition.inputs], "params": params,
-            "outputs": [port(e, "outputs", "from") for e in definition.outputs],
+            "inputs": [port(e, "inputs") for e in definition.inputs], "params": params,
+            "outputs": [port(e, "outputs") for e in definition.outputs],
             "flags": {"stochastic": False, "learnable": False, "preview": False, "trainer": False,
                       "sink": not definition.outputs}}

@@ -15,14 +15,21 @@ from editor_server import ROOT
 GRAPHS = ROOT / "graphs"
 
 
-def broken_teapot() -> dict:
+def teapot_training_nothing() -> tuple[dict, str]:
+    """The teapot document with its trainer told to train a node that does not exist (a training-wiring
+    problem), and the trainer's id."""
     doc = json.loads((GRAPHS / "camera_pose_teapot.json").read_text())
+    trainer = next(n for n in doc["nodes"] if n["type"] == "Optimize")
+    trainer["params"]["train"] = ["nope"]
+    return doc, trainer["id"]
+
+
+def broken_teapot() -> tuple[dict, str]:
+    doc, trainer = teapot_training_nothing()
     doc["bogus"] = 1  # a reading problem
     doc["nodes"].append({"id": "x", "type": "NoSuch"})  # a validation problem
     doc["links"].append({"from": "ab", "to": ["x", "y"]})  # a reading problem
-    trainer = next(n for n in doc["nodes"] if n["type"] == "Optimize")
-    trainer["params"]["train"] = ["nope"]  # a training-wiring problem
-    return doc, trainer["id"]
+    return doc, trainer
 
 
 def test_reading_validation_and_wiring_problems_come_together(tmp_path):
@@ -38,10 +45,8 @@ def test_reading_validation_and_wiring_problems_come_together(tmp_path):
 
 
 def test_wiring_is_checked_when_a_param_is_wrong_too():
-    doc = json.loads((GRAPHS / "camera_pose_teapot.json").read_text())
-    trainer = next(n for n in doc["nodes"] if n["type"] == "Optimize")
-    trainer["params"]["train"] = ["nope"]
+    doc, trainer = teapot_training_nothing()
     other = next(n for n in doc["nodes"] if n["type"] == "LoadMesh")
     other["params"]["file"] = "no/such.obj"
     found = {(p.node, p.field) for p in problems_of(doc, base_dir=GRAPHS)}
-    assert {(trainer["id"], "train"), (other["id"], "file")} <= found
+    assert {(trainer, "train"), (other["id"], "file")} <= found

@@ -88,6 +88,28 @@ EXAMPLES = {
 }
 
 
+def render_and_save(s, mesh: str, shader: str, filename: str, **view) -> None:
+    """Add a look-at view (``view`` its params), a perspective camera, a 32-pixel rasterizer, ``shader`` and a
+    renderer drawing node ``mesh``'s mesh, and save the image as ``filename`` (ids view, camera, raster,
+    rasterizer, shader, render, save)."""
+    s.add_node("LookAtViewTransform", "view", **view)
+    s.add_node("FoVPerspectiveCameras", "camera")
+    s.connect("view", "R", "camera", "R")
+    s.connect("view", "T", "camera", "T")
+    s.add_node("RasterizationSettings", "raster", image_size=32)
+    s.add_node("MeshRasterizer", "rasterizer")
+    s.connect("camera", "cameras", "rasterizer", "cameras")
+    s.connect("raster", "settings", "rasterizer", "settings")
+    s.add_node(shader, "shader")
+    s.connect("camera", "cameras", "shader", "cameras")
+    s.add_node("MeshRenderer", "render")
+    for a, b, c in (("rasterizer", "rasterizer", "rasterizer"), ("shader", "shader", "shader"),
+                    (mesh, "mesh", "meshes")):
+        s.connect(a, b, "render", c)
+    s.add_node("SaveImage", "save", filename=filename)
+    s.connect("render", "images", "save", "images")
+
+
 def transforms_graph():
     """The transforms nodes (no example graph uses them all): a moved cow rendered, projected points, SO(3)."""
     s = nodegraph.new(name="transforms", base_dir=GRAPHS)
@@ -101,22 +123,7 @@ def transforms_graph():
     s.add_node("TransformMeshes", "moved")
     s.connect("cow", "mesh", "moved", "mesh")
     s.connect("moves", "transform", "moved", "transform")
-    s.add_node("LookAtViewTransform", "view")
-    s.add_node("FoVPerspectiveCameras", "camera")
-    s.connect("view", "R", "camera", "R")
-    s.connect("view", "T", "camera", "T")
-    s.add_node("RasterizationSettings", "raster", image_size=32)
-    s.add_node("MeshRasterizer", "rasterizer")
-    s.connect("camera", "cameras", "rasterizer", "cameras")
-    s.connect("raster", "settings", "rasterizer", "settings")
-    s.add_node("HardFlatShader", "shader")
-    s.connect("camera", "cameras", "shader", "cameras")
-    s.add_node("MeshRenderer", "render")
-    for a, b, c in (("rasterizer", "rasterizer", "rasterizer"), ("shader", "shader", "shader"),
-                    ("moved", "mesh", "meshes")):
-        s.connect(a, b, "render", c)
-    s.add_node("SaveImage", "save", filename="moved.png")
-    s.connect("render", "images", "save", "images")
+    render_and_save(s, "moved", "HardFlatShader", "moved.png")
     s.add_node("SamplePoints", "points", num_samples=200)
     s.connect("cow", "mesh", "points", "mesh")
     s.add_node("TransformPoints", "moved_points")
@@ -211,22 +218,7 @@ def glb_graph():
     folder = _GLB[0]
     s = nodegraph.new(name="glb", base_dir=folder)
     s.add_node("LoadMesh", "cow", file="cow.glb")
-    s.add_node("LookAtViewTransform", "view", dist=2.7, azim=150.0)
-    s.add_node("FoVPerspectiveCameras", "camera")
-    s.connect("view", "R", "camera", "R")
-    s.connect("view", "T", "camera", "T")
-    s.add_node("RasterizationSettings", "raster", image_size=32)
-    s.add_node("MeshRasterizer", "rasterizer")
-    s.connect("camera", "cameras", "rasterizer", "cameras")
-    s.connect("raster", "settings", "rasterizer", "settings")
-    s.add_node("SoftPhongShader", "shader")
-    s.connect("camera", "cameras", "shader", "cameras")
-    s.add_node("MeshRenderer", "render")
-    for a, b, c in (("rasterizer", "rasterizer", "rasterizer"), ("shader", "shader", "shader"),
-                    ("cow", "mesh", "meshes")):
-        s.connect(a, b, "render", c)
-    s.add_node("SaveImage", "save", filename="glb.png")
-    s.connect("render", "images", "save", "images")
+    render_and_save(s, "cow", "SoftPhongShader", "glb.png", dist=2.7, azim=150.0)
     s.add_node("SaveMesh", "save_mesh", filename="cow.obj")
     s.connect("cow", "mesh", "save_mesh", "mesh")
     return s

@@ -15,7 +15,7 @@ from nodegraph.graph import Graph
 from nodegraph.prepare import prepare
 from nodegraph.registry import Registry
 
-from nodegraph.export.context import ExportContext, ExportError, Helper, Loss, identifier
+from nodegraph.export.context import ExportContext, ExportError, Helper, Loss, identifier, no_form
 from nodegraph.export.writer import write_script
 
 __all__ = ["ExportContext", "ExportError", "Helper", "Loss", "export", "identifier", "missing_forms"]
@@ -35,9 +35,7 @@ def export(graph: Graph, registry: Registry | None = None, overrides: dict[str, 
         graph = graph_doc.from_json(graph.to_json(), base_dir=graph.base_dir, path=graph.path)
         graph.set_params(overrides)
     prepared = prepare(graph, registry).raise_problems()
-    missing = [Problem(n, None, f"{s.name} has no export form, so this graph cannot be exported (declare one with "
-                                "@node(..., export=...); see docs/export.md)")
-               for n, s in prepared.specs.items() if s.export is None]
+    missing = [no_form(n, s.name) for n, s in prepared.specs.items() if s.export is None]
     if missing:
         raise ExportError(missing)
     return write_script(prepared)

@@ -23,7 +23,6 @@ class Arguments:
         self.names = names
         self._fixed: set[tuple[str, str]] = set()
         self._skipped: set[tuple[str, str]] = set()
-        self._files: set[tuple[str, str]] = set()
         self._dests: dict[tuple[str, str], str] = {}
         self._taken: set[str] = {"device", "seed", "out", "preview_every", "history"}  # the run's own arguments
 
@@ -48,9 +47,6 @@ class Arguments:
 
     def skip(self, node_id: str, param: str) -> None:
         self._skipped.add((node_id, param))
-
-    def mark_file(self, node_id: str, param: str) -> None:
-        self._files.add((node_id, param))
 
     def default(self, node_id: str, param: Param) -> Any:
         value = self.prepared.params[node_id][param.name]

@@ -31,6 +31,12 @@ class ExportError(GraphError):
     """The graph cannot be exported; every problem names the node (e.g. a node type without an export form)."""
 
 
+def no_form(node_id: str, type_name: str) -> Problem:
+    """The problem of a node whose type has no export form."""
+    return Problem(node_id, None, f"{type_name} has no export form, so this graph cannot be exported (declare one "
+                                  "with @node(..., export=...); see docs/export.md)")
+
+
 def identifier(text: str) -> str:
     """``text`` made into a Python identifier (node ids become variable names): other characters become ``_``."""
     name = re.sub(r"\W", "_", text, flags=re.ASCII).strip("_") or "node"
@@ -127,8 +133,7 @@ def _references(fn: Callable, source: str) -> tuple[tuple[str, ...], tuple[Calla
             imports.append(f"from {parent} import {leaf}" if parent and leaf == name else
                            f"import {value.__name__}" if value.__name__ == name else
                            f"import {value.__name__} as {name}")
-        elif (inspect.isfunction(value) or inspect.isclass(value)) and \
-                value.__module__.startswith(("nodegraph.", "nodes.")):
+        elif (inspect.isfunction(value) or inspect.isclass(value)) and _is_library(value):
             needs.append(value)
         elif hasattr(value, "__module__") and not value.__module__.startswith(("nodegraph", "nodes")):
             real = getattr(value, "__name__", name)
@@ -204,15 +209,14 @@ class ExportContext:
         """The variable for output ``name`` (the only output when None): ``<node>`` or ``<node>_<output>``."""
         names = [o.name for o in self.spec.outputs]
         name = name or names[0]
-        return self.var if len(names) == 1 else self._w.names.of(f"{self.var}_{identifier(name)}")
+        return self.var if len(names) == 1 else self.name(name)
 
     def name(self, suffix: str) -> str:
         """A further variable of this node: ``<node>_<suffix>``."""
-        return self._w.names.of(f"{self.var}_{identifier(suffix)}")
+        return f"{self.var}_{identifier(suffix)}"
 
     def path(self, name: str) -> str:
         """The expression of an input file param (an absolute path by default; the user may pass another)."""
-        self._w.arguments.mark_file(self.node_id, name)
         return self.params[name]
 
     def output_path(self, filename: str) -> str:
@@ -252,13 +256,13 @@ class ExportContext:
         """A learnable tensor: ``<node>_<name> = nn.Parameter(<init>)`` written once, before the first loop that
         evaluates the node; returns the variable (``<node>_<suffix>`` when given: an output has the name).
         ``init`` may read params and inputs computed before it."""
-        var = self._w.names.of(f"{self.var}_{identifier(suffix or name)}")
+        var = self.name(suffix or name)
         self._w.learned(self, name, var, "tensor", f"{var} = torch.nn.Parameter({init})")
         return var
 
     def module(self, name: str, factory: str) -> str:
         """A learnable torch module: ``<node>_<name> = <factory>.to(device)`` written once; returns the variable."""
-        var = self._w.names.of(f"{self.var}_{identifier(name)}")
+        var = self.name(name)
         self._w.learned(self, name, var, "module", f"{var} = {factory}.to(device)")
         return var
 

@@ -13,6 +13,7 @@ Each node's code comes from its export form (:mod:`nodegraph.export.context`).
 """
 from __future__ import annotations
 
+import ast
 import inspect
 import io
 import sys
@@ -20,12 +21,15 @@ import textwrap
 import tokenize
 from dataclasses import dataclass, field
 
+import networkx as nx
+
 from nodegraph.errors import Problem
 from nodegraph.executor import _node_seed
 from nodegraph.prepare import Prepared
 
 from nodegraph.export.arguments import Arguments
-from nodegraph.export.context import ExportContext, ExportError, Helper, Loss, identifier, render_template
+from nodegraph.export.context import (ExportContext, ExportError, Helper, Loss, helper_of, identifier,
+                                      no_form, render_template)
 
 NODE_SEED = Helper("_node_seed", textwrap.dedent(inspect.getsource(_node_seed)), ("import hashlib",))
 INDENT = "    "
@@ -128,9 +132,6 @@ class Names:
     def node(self, node_id: str) -> str:
         return self._node[node_id]
 
-    def of(self, name: str) -> str:
-        return name
-
 
 def bound_names(writer: "ScriptWriter") -> set[str]:
     """The names the script's imports and helpers define (node variables must not take them)."""
@@ -163,8 +164,6 @@ def write_script(prepared: Prepared) -> str:
 
 def assigned_names(text: str) -> set[str]:
     """The names the script assigns outside its functions and classes."""
-    import ast
-
     names: set[str] = set()
 
     def visit(body: list) -> None:
@@ -231,8 +230,6 @@ class ScriptWriter:
         if helper.name not in self.helpers and helper.name not in self._adding:
             self._adding.add(helper.name)
             for need in helper.needs:
-                from nodegraph.export.context import helper_of
-
                 self.add_helper(helper_of(need))
             self.imports.update(helper.imports)
             self.helpers[helper.name] = helper
@@ -265,9 +262,7 @@ class ScriptWriter:
         """(init lines, block lines) of one node; records its outputs' expressions."""
         spec = self.prepared.specs[node_id]
         if spec.export is None:
-            raise ExportError([Problem(node_id, None, f"{spec.name} has no export form, so this graph cannot be "
-                                                      "exported (declare one with @node(..., export=...); see "
-                                                      "docs/export.md)")])
+            raise ExportError([no_form(node_id, spec.name)])
         x = ExportContext(self, node_id, self._inputs(node_id), mode, iteration)
         for key, value in (extra or {}).items():
             setattr(x, key, value)
@@ -374,21 +369,20 @@ class ScriptWriter:
             if all(line.lstrip().startswith("#") for line in tap_lines):
                 tap_lines = []  # previews with nothing to write in a script
         trains = self.plan.trains(trainer)
-        groups, frozen = [], []
+        trained: dict[str, list[str]] = {}
+        frozen = []
         for node_id, learned in self.learned_vars.items():
+            if node_id not in trains:
+                continue
             names = self.plan.trained_tensors(trainer, node_id)
             for name, var, kind in learned:
-                param = var if kind == "tensor" else f"*{var}.parameters()"
-                if node_id in trains and (names is None or name in names):
-                    group = next((g for g in groups if g[0] == node_id), None)
-                    if group is None:
-                        groups.append(group := (node_id, []))
-                    group[1].append(param)
-                elif node_id in trains and var in existed:
+                if names is None or name in names:
+                    trained.setdefault(node_id, []).append(var if kind == "tensor" else f"*{var}.parameters()")
+                elif var in existed:
                     frozen.append(var)
-        groups.sort(key=lambda g: trains.index(g[0]))
-        for g in groups:  # the executor's order: tensors first, then modules, per node
-            g[1].sort(key=lambda p: p.startswith("*"))
+        # the executor's order: nodes as the trainer lists them; per node tensors first, then modules
+        groups = [(n, sorted(trained[n], key=lambda p: p.startswith("*")))
+                  for n in sorted(trained, key=trains.index)]
         history = f"{self.names.node(trainer)}_history"
         self.histories.append((trainer, history))
         parts = TrainerParts(body[1:], total, groups, init + lazy, frozen, tap_lines, history, list(terms),
@@ -409,8 +403,6 @@ class ScriptWriter:
         return [block[0], *guarded, *block[1:]], [f"{var} = None" for var, _ in created]
 
     def _ancestors(self, node_id: str) -> set[str]:
-        import networkx as nx
-
         return nx.ancestors(self.plan.dag, node_id)
 
     # ------------------------------------------------------------------ the script
