@@ -146,7 +146,11 @@ def keywords(x, names: tuple[str, ...], rename: dict | None = None) -> str:
 
 
 def _shader_export(cls_name: str):
+    """PyTorch3D's shader; a ``backend`` param (the Phong shaders') is no argument of the script, as for the
+    rasterizers: the compiled shading kernel is nodegraph's code and gives the same image."""
     def form(x) -> str:
+        if "backend" in x.values:
+            x.skip("backend")
         x.imports(f"from pytorch3d.renderer import {cls_name}")
         rest = keywords(x, ("cameras", "lights", "materials", "blend"), {"blend": "blend_params"})
         return f"{cls_name}(device=device{', ' + rest if rest else ''})"
@@ -160,25 +164,33 @@ def _renderer_export(x, cls: str, second: str, batch: str, extra: tuple[str, ...
     return f"{cls}(rasterizer={x.inputs['rasterizer']}, {second}={x.inputs[second]})({call})"
 
 
-def _shader(cls_name: str, ctx, cameras, lights, materials, blend):
+def _shader(cls_name: str, ctx, cameras, lights, materials, blend, **extra):
     import pytorch3d.renderer as r
 
-    return getattr(r, cls_name)(device=ctx.device, cameras=cameras, lights=lights, materials=materials,
-                                blend_params=blend)
+    import nodegraph.raster as ours
+
+    cls = getattr(ours, "Backend" + cls_name) if extra else getattr(r, cls_name)
+    return cls(device=ctx.device, cameras=cameras, lights=lights, materials=materials, blend_params=blend, **extra)
 
 
-@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")],
+_SHADING_BACKEND = Choice("backend", "auto", "who shades: auto = a compiled CPU kernel for frames nothing "
+                                             "differentiates through (renders, targets, previews), PyTorch3D's "
+                                             "own for the rest and on CUDA; pytorch3d forces PyTorch3D's (same "
+                                             "image to float rounding)", choices=BACKENDS)
+
+
+@node(category="rendering", inputs=_SHADER_INPUTS, params=[_SHADING_BACKEND], outputs=[Output("shader", "Shader")],
       export=_shader_export("SoftPhongShader"))
-def SoftPhongShader(ctx, cameras, lights, materials, blend):
+def SoftPhongShader(ctx, cameras, lights, materials, blend, backend):
     """Phong lighting per pixel with soft (differentiable) blending of the nearest faces."""
-    return _shader("SoftPhongShader", ctx, cameras, lights, materials, blend)
+    return _shader("SoftPhongShader", ctx, cameras, lights, materials, blend, backend=backend)
 
 
-@node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")],
+@node(category="rendering", inputs=_SHADER_INPUTS, params=[_SHADING_BACKEND], outputs=[Output("shader", "Shader")],
       export=_shader_export("HardPhongShader"))
-def HardPhongShader(ctx, cameras, lights, materials, blend):
+def HardPhongShader(ctx, cameras, lights, materials, blend, backend):
     """Phong lighting per pixel, keeping only the nearest face (hard edges)."""
-    return _shader("HardPhongShader", ctx, cameras, lights, materials, blend)
+    return _shader("HardPhongShader", ctx, cameras, lights, materials, blend, backend=backend)
 
 
 @node(category="rendering", inputs=_SHADER_INPUTS, outputs=[Output("shader", "Shader")],

@@ -1,5 +1,6 @@
-"""The rasterizer nodes' ``backend`` param: on a CPU ``auto`` runs the compiled kernels, ``pytorch3d`` forces
-PyTorch3D's own, the two render the same images, and a headless run's manifest says which backend ran."""
+"""The rasterizer and Phong shader nodes' ``backend`` param: on a CPU ``auto`` runs the compiled kernels,
+``pytorch3d`` forces PyTorch3D's own, the two render the same images, and a headless run's manifest says which
+backend ran."""
 from __future__ import annotations
 
 import json
@@ -22,9 +23,11 @@ GRAPHS = ROOT / "graphs"
 def test_auto_and_pytorch3d_backends_render_the_same_images(graph, size, output):
     session = nodegraph.load(GRAPHS / f"{graph}.json")
     images = {}
+    shader = {"shader.backend": "pytorch3d"} if "points" not in graph else {}   # images bit for bit: see below
     for backend in ("auto", "pytorch3d"):
         raster.reset()
-        out = session.run(device="cpu", overrides={"raster.image_size": size, "rasterizer.backend": backend})
+        out = session.run(device="cpu", overrides={"raster.image_size": size, "rasterizer.backend": backend,
+                                                   **shader})
         images[backend] = out[output]["images"]
         kind = "points" if "points" in graph else "meshes"
         assert raster.ran()[kind] == {"numba" if backend == "auto" else "pytorch3d": 1 + (kind == "points")}
@@ -47,7 +50,7 @@ def test_the_manifest_records_the_backend(tmp_path):
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["raster_backend"] == {"meshes": {"numba": 1}}
+    assert manifest["raster_backend"] == {"meshes": {"numba": 1}, "shading": {"numba": 1}}
     assert manifest["versions"]["numba"]
 
 
@@ -71,6 +74,20 @@ def test_the_teapot_fit_follows_the_same_path_with_either_backend():
     assert torch.allclose(cam_a, cam_b, rtol=1e-3, atol=1e-4), (cam_a, cam_b)
 
 
+def test_the_shading_backends_render_the_cow_alike():
+    """The example's SoftPhong shader on ``auto`` (the fused CPU kernel) and ``pytorch3d``: the same image to
+    float rounding, and the record says which shaded."""
+    session = nodegraph.load(GRAPHS / "render_textured_cow.json")
+    images = {}
+    for backend in ("auto", "pytorch3d"):
+        raster.reset()
+        out = session.run(device="cpu", overrides={"raster.image_size": 96, "shader.backend": backend})
+        images[backend] = out["render"]["images"]
+        assert raster.ran()["shading"] == {"numba" if backend == "auto" else "pytorch3d": 1}
+    assert (images["auto"] - images["pytorch3d"]).abs().max() < 1e-5
+    assert images["auto"][..., :3].std() > 0.01
+
+
 def test_the_warm_up_compiles_in_the_background_and_leaves_the_kernels_usable():
     from nodegraph.raster.warm import warm_up_in_background
 
@@ -78,10 +95,11 @@ def test_the_warm_up_compiles_in_the_background_and_leaves_the_kernels_usable():
     assert thread is not None and thread.daemon
     thread.join(timeout=240)
     assert not thread.is_alive()
-    from nodegraph.raster import kernels_meshes, kernels_points
+    from nodegraph.raster import kernels_meshes, kernels_points, kernels_shading
 
     for kernel in (kernels_meshes.rasterize_meshes_forward, kernels_meshes.rasterize_meshes_backward,
-                   kernels_points.rasterize_points_forward, kernels_points.rasterize_points_backward):
+                   kernels_points.rasterize_points_forward, kernels_points.rasterize_points_backward,
+                   kernels_shading.shade_phong):
         assert kernel.signatures, f"{kernel.__name__} was not compiled"
 
 

@@ -21,7 +21,7 @@ _ran: Counter[tuple[str, str]] = Counter()
 def numba_problem() -> str | None:
     """None when the compiled kernels import, else why not (they are then never chosen)."""
     try:
-        from . import kernels_meshes, kernels_points  # noqa: F401
+        from . import kernels_meshes, kernels_points, kernels_shading  # noqa: F401
     except Exception as exc:  # an unusable numba install is a fallback, not a failure
         return f"numba unavailable ({type(exc).__name__}: {exc}); PyTorch3D's rasterizer ran instead"
     return None
@@ -39,7 +39,8 @@ def choose(backend: str, device: torch.device | str) -> str:
 
 
 def record(kind: str, backend: str) -> None:
-    """Count one rasterization of ``kind`` ("meshes" or "points") by ``backend``."""
+    """Count one rasterization of ``kind`` ("meshes" or "points"), or one frame shaded ("shading"), by
+    ``backend``."""
     with _lock:
         _ran[(kind, backend)] += 1
 
