@@ -165,11 +165,12 @@ def _renderer_export(x, cls: str, second: str, batch: str, extra: tuple[str, ...
 
 
 def _shader(cls_name: str, ctx, cameras, lights, materials, blend, **extra):
+    """PyTorch3D's shader ``cls_name``; nodegraph's subclass of it when ``extra`` holds a ``backend``."""
     import pytorch3d.renderer as r
 
     import nodegraph.raster as ours
 
-    cls = getattr(ours, "Backend" + cls_name) if extra else getattr(r, cls_name)
+    cls = getattr(ours, f"Backend{cls_name}") if "backend" in extra else getattr(r, cls_name)
     return cls(device=ctx.device, cameras=cameras, lights=lights, materials=materials, blend_params=blend, **extra)
 
 

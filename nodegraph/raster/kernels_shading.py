@@ -30,8 +30,8 @@ HALF = F32(0.5)
 NORM_EPS = F32(1e-6)      # F.normalize(eps=1e-6) in lighting.py
 BLEND_EPS = F32(1e-10)    # softmax_rgb_blend's eps
 
-POINT, DIRECTIONAL, AMBIENT = 0, 1, 2
-BORDER, ZEROS = 0, 1
+POINT, DIRECTIONAL, AMBIENT = 0, 1, 2     # light_kind (shading.py's _LIGHT_KINDS)
+BORDER, ZEROS = 0, 1                      # padding (shading.py's _PADDING)
 
 
 @njit(cache=True, inline="always")
@@ -152,13 +152,15 @@ def shade_phong(p2f, bary, zbuf, dists, fverts, fnormals, fcolours, fuvs, maps, 
             n = r // h
             y = r - n * h
             for x in range(w):
+                if p2f[n, y, x, 0] < 0:
+                    # no fragment: the background with alpha 0 in both blends (soft: z_inv_max is eps, so
+                    # delta = exp(0) = 1 = denom)
+                    for c in range(3):
+                        out[n, y, x, c] = background[c]
+                    out[n, y, x, 3] = ZERO
+                    continue
                 if not soft:
                     f = p2f[n, y, x, 0]
-                    if f < 0:
-                        for c in range(3):
-                            out[n, y, x, c] = background[c]
-                        out[n, y, x, 3] = ZERO
-                        continue
                     phong_colour(n, f, bary[n, y, x, 0, 0], bary[n, y, x, 0, 1], bary[n, y, x, 0, 2], fverts,
                                  fnormals, fcolours, fuvs, maps, uv_mode, align_corners, padding, nearest,
                                  light_kind, light_pos, light_amb, light_dif, light_spec, mat_amb, mat_dif,
@@ -166,12 +168,6 @@ def shade_phong(p2f, bary, zbuf, dists, fverts, fnormals, fcolours, fuvs, maps, 
                     for c in range(3):
                         out[n, y, x, c] = rgb[c]
                     out[n, y, x, 3] = ONE
-                    continue
-                if p2f[n, y, x, 0] < 0:
-                    # no fragment: z_inv_max is eps, so delta = exp(0) = 1 = denom and the blend is the background
-                    for c in range(3):
-                        out[n, y, x, c] = background[c]
-                    out[n, y, x, 3] = ZERO
                     continue
                 # softmax_rgb_blend: z_inv of a missing fragment is 0 and takes part in the max
                 z_inv_max = ZERO

@@ -26,6 +26,7 @@ from pytorch3d.renderer import TexturesUV, TexturesVertex
 from pytorch3d.renderer.blending import _get_background_color
 
 from .backend import BACKENDS, choose, record
+from .meshes import _numpy
 from .threads import tasks, threads_for, using
 
 __all__ = ["BACKENDS", "BackendHardPhongShader", "BackendSoftPhongShader", "shade_phong", "unsupported"]
@@ -60,7 +61,8 @@ def unsupported(fragments, meshes, lights, cameras, materials) -> str | None:
     if type(lights) not in _LIGHT_KINDS:
         return f"lights are {type(lights).__name__}"
     n = fragments.pix_to_face.shape[0]
-    tensors = [meshes.verts_packed(), *_texture_tensors(textures), *_light_tensors(lights),
+    light_tensors = _light_tensors(lights)
+    tensors = [meshes.verts_packed(), *_texture_tensors(textures), *light_tensors,
                materials.ambient_color, materials.diffuse_color, materials.specular_color, materials.shininess,
                cameras.R, cameras.T, fragments.bary_coords, fragments.zbuf, fragments.dists]
     if any(t.device.type != "cpu" for t in tensors):
@@ -73,7 +75,7 @@ def unsupported(fragments, meshes, lights, cameras, materials) -> str | None:
         else textures.maps_padded().shape[-1]
     if channels != 3:
         return f"textures have {channels} channels"
-    if any(t.shape[0] not in (1, n) for t in _light_tensors(lights) + [cameras.R]):
+    if any(t.shape[0] not in (1, n) for t in [*light_tensors, cameras.R]):
         return "lights or cameras are batched differently from the meshes"
     if any(t.shape[0] != 1 for t in (materials.ambient_color, materials.diffuse_color, materials.specular_color,
                                      materials.shininess)):
@@ -99,37 +101,32 @@ def shade_phong(fragments, meshes, lights, cameras, materials, blend_params, sof
     faces = meshes.faces_packed()
     textures = meshes.textures
     uv_mode = isinstance(textures, TexturesUV)
-    empty = np.zeros((1, 3, 3), np.float32)
+    unused = torch.zeros(1, 3, 3)
     if uv_mode:
         fuvs = torch.cat([v[f] for v, f in zip(textures.verts_uvs_list(), textures.faces_uvs_list())])
-        fuvs, maps, fcolours = _contiguous(fuvs), _contiguous(textures.maps_padded()), empty
+        maps, fcolours = textures.maps_padded(), unused
     else:
-        fuvs, maps = empty, np.zeros((1, 1, 1, 3), np.float32)
-        fcolours = _contiguous(textures.verts_features_packed()[faces])
-    light_kind = _LIGHT_KINDS[type(lights)]
-    ambient_only = light_kind == 2
+        fuvs, maps, fcolours = unused, torch.zeros(1, 1, 1, 3), textures.verts_features_packed()[faces]
+    ambient_only = type(lights) is AmbientLights
     zeros = torch.zeros(1, 3)
-    light_pos = zeros if ambient_only else (lights.location if light_kind == 0 else lights.direction)
+    light_pos = zeros if ambient_only else (lights.location if type(lights) is PointLights else lights.direction)
+    arrays = [_numpy(t, torch.float32) for t in (
+        fragments.bary_coords, fragments.zbuf, fragments.dists, meshes.verts_packed()[faces],
+        meshes.verts_normals_packed()[faces], fcolours, fuvs, maps)]
     out = np.empty((n, h, w, 4), np.float32)
     with using(threads_for(n * h * w * k)) as threads:
-        kernel(_contiguous(p2f, torch.int64), _contiguous(fragments.bary_coords), _contiguous(fragments.zbuf),
-               _contiguous(fragments.dists), _contiguous(meshes.verts_packed()[faces]),
-               _contiguous(meshes.verts_normals_packed()[faces]), fcolours, fuvs, maps, uv_mode,
+        kernel(_numpy(p2f, torch.int64), *arrays, uv_mode,
                bool(getattr(textures, "align_corners", True)), _PADDING.get(getattr(textures, "padding_mode", ""), 0),
-               getattr(textures, "sampling_mode", "") == "nearest", light_kind,
+               getattr(textures, "sampling_mode", "") == "nearest", _LIGHT_KINDS[type(lights)],
                _per_image(light_pos, n), _per_image(lights.ambient_color, n),
                _per_image(zeros if ambient_only else lights.diffuse_color, n),
                _per_image(zeros if ambient_only else lights.specular_color, n),
                _per_image(materials.ambient_color, n), _per_image(materials.diffuse_color, n),
                _per_image(materials.specular_color, n), _per_image(materials.shininess, n, None),
                _per_image(cameras.get_camera_center(), n), bool(soft), np.float32(blend_params.sigma),
-               np.float32(blend_params.gamma), _contiguous(_get_background_color(blend_params, "cpu")),
+               np.float32(blend_params.gamma), _numpy(_get_background_color(blend_params, "cpu"), torch.float32),
                _per_image(znear, n, None), _per_image(zfar, n, None), tasks(n * h, threads), out)
     return torch.from_numpy(out)
-
-
-def _contiguous(t: torch.Tensor, dtype=torch.float32) -> np.ndarray:
-    return np.ascontiguousarray(t.detach().to(dtype).numpy())
 
 
 class _ShadingChoice:

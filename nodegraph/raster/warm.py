@@ -11,25 +11,24 @@ import threading
 def warm_up() -> None:
     """Run each kernel once, forward and backward, on a tiny mesh and point cloud; shade with both textures."""
     import torch
-    from pytorch3d.structures import Meshes, Pointclouds
-
     from pytorch3d.renderer import FoVPerspectiveCameras, TexturesUV, TexturesVertex
     from pytorch3d.renderer.mesh.rasterizer import Fragments
+    from pytorch3d.structures import Meshes, Pointclouds
 
     from .meshes import rasterize_meshes
     from .points import rasterize_points
     from .shading import BackendHardPhongShader, BackendSoftPhongShader
 
     verts = torch.tensor([[-0.5, -0.5, 1.0], [0.5, -0.5, 1.0], [0.0, 0.5, 1.5]], requires_grad=True)
-    frags = rasterize_meshes(Meshes([verts], [torch.tensor([[0, 1, 2]])]), image_size=4, blur_radius=0.01,
+    faces = torch.tensor([[0, 1, 2]])
+    frags = rasterize_meshes(Meshes([verts], [faces]), image_size=4, blur_radius=0.01,
                              faces_per_pixel=2, perspective_correct=True, clip_barycentric_coords=True)
     (frags[1].sum() + frags[2].sum() + frags[3].sum()).backward()
     points = verts.detach().clone().requires_grad_(True)
     idx, zbuf, dists = rasterize_points(Pointclouds([points]), image_size=4, radius=0.5, points_per_pixel=2)
     (zbuf.sum() + dists.sum()).backward()
-    faces = torch.tensor([[0, 1, 2]])
-    with torch.no_grad():
-        fragments = Fragments(*rasterize_meshes(Meshes([verts], [faces]), image_size=4, faces_per_pixel=2))
+    fragments = Fragments(*frags)
+    with torch.no_grad():   # nothing needs gradients: the shaders take the kernel
         uv = TexturesUV(torch.ones(1, 2, 2, 3), [faces], [torch.rand(3, 2)])
         for textures in (TexturesVertex([torch.ones(3, 3)]), uv):
             mesh = Meshes([verts], [faces], textures=textures)
