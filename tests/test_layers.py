@@ -19,11 +19,11 @@ LIBRARY = ROOT / "nodes"
 # The CPU rasterizer (nodegraph/raster/) builds on PyTorch3D and numba only; the node library may use it.
 RASTER_LAYERS: list[set[str]] = [
     {"raster.threads", "raster.buffers"},
-    {"raster.kernels_meshes"},
+    {"raster.kernels_meshes", "raster.kernels_shading"},
     {"raster.kernels_points", "raster.meshes"},
     {"raster.points", "raster.backend"},
-    {"raster.rasterizers", "raster.warm"},
-    {"raster"},
+    {"raster.rasterizers", "raster.shading"},
+    {"raster.warm", "raster"},
 ]
 # Lowest first. A module may import modules of strictly lower layers only.
 LAYERS: list[set[str]] = RASTER_LAYERS + [
