@@ -4,6 +4,8 @@ Monte-Carlo ray locations, and turntable cameras for showing a trained result.
 from __future__ import annotations
 
 import math
+from functools import partial
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +15,7 @@ from pytorch3d.renderer import (BlendParams, FoVPerspectiveCameras, MeshRasteriz
 from pytorch3d.transforms import so3_exp_map
 
 from nodegraph.memory import ensure_fits
+from nodegraph.raster import BACKENDS, BackendMeshRasterizer, BackendSoftPhongShader
 from nodegraph.spec import Bool, Choice, Float, Input, Int, Output, Vec3, node
 
 from ._common import draw_views, fit_scales, unit_fit
@@ -49,6 +52,9 @@ def view_cameras(num_views: int, azimuth_range: float, azimuth_offset: float, el
         Choice("silhouette", "soft", "soft: the tutorial's blurred 50-faces-per-pixel pass, thresholded; hard: "
                                      "the covered pixels of the shaded pass (half the work, for CPU runs)",
                choices=("soft", "hard")),
+        Choice("backend", "auto", "who rasterizes and shades: auto = the compiled CPU kernels on a CPU, "
+                                  "PyTorch3D's own on CUDA; pytorch3d forces PyTorch3D's (the same fragments, "
+                                  "the same image to float rounding)", choices=BACKENDS),
     ],
     outputs=[
         Output("images", "Images", "(num_views, S, S, 3) shaded renders on black"),
@@ -58,7 +64,7 @@ def view_cameras(num_views: int, azimuth_range: float, azimuth_offset: float, el
     export=lambda x: _target_views_export(x),
 )
 def TargetViews(ctx, mesh, num_views, image_size, azimuth_range, azimuth_offset, elevation, dist, fov, normalize,
-                light_location, silhouette):
+                light_location, silhouette, backend):
     """Render a mesh from a ring of cameras: the training data of the volume and NeRF tutorials
     (their ``generate_cow_renders``).
 
@@ -74,13 +80,19 @@ def TargetViews(ctx, mesh, num_views, image_size, azimuth_range, azimuth_offset,
         unit_fit(ctx, "mesh", mesh[0].verts_list(), "cube", "has all its vertices at one point; it cannot be "
                                                            "normalized")
     return target_views(mesh, num_views, image_size, azimuth_range, azimuth_offset, elevation, dist, fov,
-                        normalize, light_location, silhouette, ctx.device)
+                        normalize, light_location, silhouette, ctx.device,
+                        rasterizer=partial(BackendMeshRasterizer, backend=backend),
+                        phong=partial(BackendSoftPhongShader, backend=backend))
 
 
 def target_views(mesh, num_views: int, image_size: int, azimuth_range: float, azimuth_offset: float,
                  elevation: float, dist: float, fov: float, normalize: bool, light_location, silhouette: str,
-                 device) -> dict:
-    """TargetViews without its checks: images, silhouettes and cameras of the first mesh (scripts call it)."""
+                 device, rasterizer: Callable = MeshRasterizer, phong: Callable = SoftPhongShader) -> dict:
+    """TargetViews without its checks: images, silhouettes and cameras of the first mesh (scripts call it).
+
+    ``rasterizer`` and ``phong`` make the rasterizers and the Phong shader: PyTorch3D's classes, or the node's
+    backend-choosing subclasses of them (same arguments, same fragments).
+    """
     first = mesh[0].to(device)
     if normalize:  # into the unit cube, as the tutorials do (scaled by a Python float, as they do)
         (center,), (scale,) = fit_scales(first.verts_list(), "cube")
@@ -91,15 +103,14 @@ def target_views(mesh, num_views: int, image_size: int, azimuth_range: float, az
     with torch.no_grad():
         raster = RasterizationSettings(image_size=image_size, blur_radius=0.0, faces_per_pixel=1)
         blend = BlendParams(sigma=1e-4, gamma=1e-4, background_color=(0.0, 0.0, 0.0))
-        rasterizer = MeshRasterizer(cameras=cameras, raster_settings=raster)
-        shader = SoftPhongShader(device=device, cameras=cameras, lights=lights, blend_params=blend)
-        fragments = rasterizer(meshes)
+        fragments = rasterizer(cameras=cameras, raster_settings=raster)(meshes)
+        shader = phong(device=device, cameras=cameras, lights=lights, blend_params=blend)
         shaded = shader(fragments, meshes, cameras=cameras, lights=lights)
         if silhouette == "soft":
             sigma = 1e-4
             raster_sil = RasterizationSettings(image_size=image_size, faces_per_pixel=50,
                                                blur_radius=math.log(1.0 / 1e-4 - 1.0) * sigma)
-            sil = MeshRenderer(MeshRasterizer(cameras=cameras, raster_settings=raster_sil),
+            sil = MeshRenderer(rasterizer(cameras=cameras, raster_settings=raster_sil),
                                SoftSilhouetteShader())(meshes, cameras=cameras, lights=lights)[..., 3:] > 1e-4
         else:
             sil = fragments.pix_to_face[..., :1] >= 0
@@ -108,6 +119,7 @@ def target_views(mesh, num_views: int, image_size: int, azimuth_range: float, az
 
 def _target_views_export(x) -> dict:
     views, p = x.name("views"), x.params
+    x.skip("backend")  # the script renders with PyTorch3D's classes, target_views' defaults
     names = ("num_views", "image_size", "azimuth_range", "azimuth_offset", "elevation", "dist", "fov", "normalize",
              "light_location", "silhouette")
     x.line(f"{views} = {x.helper(target_views)}({x.inputs['mesh']}, {', '.join(p[n] for n in names)}, device)")

@@ -244,12 +244,12 @@ def run_isolated(args: list[str], cwd: Path, timeout: float = 300) -> subprocess
                           text=True, timeout=timeout)
 
 
-RASTERIZERS = {"MeshRasterizer", "PointsRasterizer", "SoftPhongShader", "HardPhongShader"}   # every node with a backend
+RASTERIZERS = {s.name for s in default_registry() if any(p.name == "backend" for p in s.params)}
 
 
 def with_pytorch3d_rasterizers(session):
-    """``session`` with every rasterizer and Phong shader node (in groups too) on PyTorch3D's backend, as the
-    script is. The compiled CPU kernels give the same fragments bit for bit (tests/test_raster_*.py) but sum
+    """``session`` with every node that has a ``backend`` (rasterizers, Phong shaders, TargetViews; in groups
+    too) on PyTorch3D's, as the script is. The compiled CPU kernels give the same fragments bit for bit (tests/test_raster_*.py) but sum
     gradients in float64, so a fit's last digits would differ from the script's after some iterations; the
     shading kernel's images agree to float rounding (tests/test_raster_shading.py), not bit for bit."""
     docs = [*session.graph.nodes.values(), *(n for d in session.graph.definitions.values() for n in d.nodes.values())]

@@ -88,6 +88,28 @@ def test_the_shading_backends_render_the_cow_alike():
     assert images["auto"][..., :3].std() > 0.01
 
 
+@pytest.mark.parametrize("silhouette", ["soft", "hard"])
+def test_target_views_render_on_either_backend_alike(silhouette):
+    """TargetViews (the volume and NeRF fits' training data) rasterizes and shades with the compiled kernels on
+    ``auto``: the same silhouettes exactly, the same images to float rounding, and the record counts its frames."""
+    results = {}
+    for backend in ("auto", "pytorch3d"):
+        session = nodegraph.new(name="views", base_dir=GRAPHS)
+        session.add_node("LoadMesh", "cow", file="assets/cow_mesh/cow.obj")
+        session.add_node("TargetViews", "views", num_views=3, image_size=40, silhouette=silhouette, backend=backend)
+        session.connect("cow", "mesh", "views", "mesh")
+        raster.reset()
+        results[backend] = session.run(device="cpu")["views"]
+        passes = 2 if silhouette == "soft" else 1
+        assert raster.ran() == ({"meshes": {"numba": passes}, "shading": {"numba": 1}} if backend == "auto" else
+                                {"meshes": {"pytorch3d": passes}, "shading": {"pytorch3d": 1}})
+    ours, theirs = results["auto"], results["pytorch3d"]
+    assert torch.equal(ours["silhouettes"], theirs["silhouettes"])
+    assert 0.05 < float(ours["silhouettes"].mean()) < 0.9
+    assert (ours["images"] - theirs["images"]).abs().max() < 1e-5
+    assert ours["images"].std() > 0.01
+
+
 def test_the_warm_up_compiles_in_the_background_and_leaves_the_kernels_usable():
     from nodegraph.raster.warm import warm_up_in_background
 
