@@ -3,6 +3,7 @@ size and write their PNGs, edits rerun only what depends on them, and bad input 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -279,6 +280,19 @@ def test_every_graph_file_is_in_canonical_form(graphs_dir):
         text = path.read_text()
         assert nodegraph.load(path).dumps() == text, f"{path.name} is not canonical"
         assert json.loads(text)["format"] == ("nodegraph/2" if '"definitions"' in text else "nodegraph/1")
+
+
+def test_every_example_states_its_time_as_shipped_on_a_2_core_cpu(graphs_dir):
+    """Each description says how long the published form takes on a 2-core CPU, in the one phrase
+    ``benchmarks/example_times.py`` measures it for, before the CPU-sized override (which tests parse)."""
+    stated = re.compile(r"As shipped, on a 2-core CPU \(benchmarks/example_times\.py\): (about |up to )?"
+                        r"\d+(\.\d+)? (s|min|h)\b")
+    for path in sorted(graphs_dir.glob("*.json")):
+        description = nodegraph.load(path).description
+        found = stated.search(description)
+        assert found, f"{path.name}: no 'As shipped, on a 2-core CPU' time"
+        cpu_sized = description.find("CPU-sized run")
+        assert cpu_sized < 0 or found.start() < cpu_sized, f"{path.name}: the time must come before the CPU form"
 
 
 # ------------------------------------------------------------------------------ bad input
