@@ -20,7 +20,6 @@ import asyncio
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,8 +28,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 
 import httpx  # noqa: E402
 
-from editor_server import EditorServer, make_library  # noqa: E402
-from status_latency import Events, pct  # noqa: E402
+from editor_server import EditorServer  # noqa: E402
+from status_latency import Events, cow_server, pct  # noqa: E402
 
 
 def cow_doc(image_size: int, backend: str, light_z: float) -> dict:
@@ -72,28 +71,20 @@ async def one_edit(srv: EditorServer, ev: Events, doc: dict) -> tuple[float, dic
 
 
 async def main(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        srv = EditorServer(tmp, make_library(tmp, with_cow=True) / "toy.json").start(timeout=120)
-        try:
-            ev = Events(srv)
-            await ev.open()
-            first, _ = await one_edit(srv, ev, cow_doc(args.image_size, args.backend, -3.0))
-            print(f"cow at {args.image_size} px, backend {args.backend}; first run (load, kernels): {first:.2f} s")
-            latencies, marks = [], []
-            for i in range(args.edits):
-                latency, times = await one_edit(srv, ev, cow_doc(args.image_size, args.backend,
-                                                                 -2.5 if i % 2 == 0 else -3.0))
-                latencies.append(latency * 1000)
-                marks.append(times)
-            print(f"{args.edits} light edits, edit -> render preview on the websocket: "
-                  f"p50 {statistics.median(latencies):.1f} ms, p90 {pct(latencies, 0.9):.1f} ms, "
-                  f"max {max(latencies):.1f} ms")
-            print("  medians, ms after sending the edit: " + ", ".join(
-                f"{name} {statistics.median(m[name] for m in marks):.1f}" for name in marks[0]))
-            await ev.ws.close()
-        finally:
-            srv.stop()
+    async with cow_server() as (srv, ev):
+        first, _ = await one_edit(srv, ev, cow_doc(args.image_size, args.backend, -3.0))
+        print(f"cow at {args.image_size} px, backend {args.backend}; first run (load, kernels): {first:.2f} s")
+        latencies, marks = [], []
+        for i in range(args.edits):
+            latency, times = await one_edit(srv, ev, cow_doc(args.image_size, args.backend,
+                                                             -2.5 if i % 2 == 0 else -3.0))
+            latencies.append(latency * 1000)
+            marks.append(times)
+        print(f"{args.edits} light edits, edit -> render preview on the websocket: "
+              f"p50 {statistics.median(latencies):.1f} ms, p90 {pct(latencies, 0.9):.1f} ms, "
+              f"max {max(latencies):.1f} ms")
+        print("  medians, ms after sending the edit: " + ", ".join(
+            f"{name} {statistics.median(m[name] for m in marks):.1f}" for name in marks[0]))
 
 
 if __name__ == "__main__":

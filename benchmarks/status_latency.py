@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import sys
@@ -195,34 +196,43 @@ async def measure_stop(srv: EditorServer, ev: Events, doc: dict, after: float) -
             "end": {k: end.get(k) for k in ("status", "cache_dropped", "message") if k in end} if end else None}
 
 
-async def main(args: argparse.Namespace) -> None:
+@contextlib.asynccontextmanager
+async def cow_server():
+    """A real editor server whose library holds the textured cow, and its event websocket, open; both closed
+    afterwards."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         srv = EditorServer(tmp, make_library(tmp, with_cow=True) / "toy.json").start(timeout=120)
         try:
             ev = Events(srv)
             await ev.open()
-            print(f"server at {srv.url} ({ROOT}); cow at {args.image_size} px, naive raster, 4 faces/pixel, CPU")
-            got = await measure_render(srv, ev, cow_doc(args.image_size), args.every)
-            print(f"render node: {got['node_s']:.1f} s, run {got.get('run')}" if got["node_s"] else got["note"])
-            print(f"GET /api/status every {args.every * 1000:.0f} ms during the node: {fmt_ms(got['status'])}")
-            print(f"  the same, counting the requests a stall held back:  {fmt_ms(corrected(got['status'], args.every))}")
-            if got["errors"]:
-                print(f"  {len(got['errors'])} failed requests, first: {got['errors'][0]}")
-            print(f"websocket ping -> pong during the node:        {fmt_ms(got['pings'])}")
-            print(f"  the same, counting the pings a stall held back:    {fmt_ms(corrected(got['pings'], 0.1))}")
-            print(f"websocket: {ev.closed or 'stayed connected'}")
-            if ev.closed:
-                ev = Events(srv)
-                await ev.open()
-            if args.stop:
-                s = await measure_stop(srv, ev, cow_doc(args.image_size, light_z=-2.5), args.stop_after)
-                print(f"Stop {args.stop_after:g} s into the render: /api/stop answered in {s['stop_answer_s']:.2f} s, "
-                      f"the run ended {s['ended_s']:.1f} s after Stop: {s['end']}; the render "
-                      + ("finished anyway" if s["render_finished"] else "was ended"))
+            yield srv, ev
             await ev.ws.close()
         finally:
             srv.stop()
+
+
+async def main(args: argparse.Namespace) -> None:
+    async with cow_server() as (srv, ev):
+        print(f"server at {srv.url} ({ROOT}); cow at {args.image_size} px, naive raster, 4 faces/pixel, CPU")
+        got = await measure_render(srv, ev, cow_doc(args.image_size), args.every)
+        print(f"render node: {got['node_s']:.1f} s, run {got.get('run')}" if got["node_s"] else got["note"])
+        print(f"GET /api/status every {args.every * 1000:.0f} ms during the node: {fmt_ms(got['status'])}")
+        print(f"  the same, counting the requests a stall held back:  {fmt_ms(corrected(got['status'], args.every))}")
+        if got["errors"]:
+            print(f"  {len(got['errors'])} failed requests, first: {got['errors'][0]}")
+        print(f"websocket ping -> pong during the node:        {fmt_ms(got['pings'])}")
+        print(f"  the same, counting the pings a stall held back:    {fmt_ms(corrected(got['pings'], 0.1))}")
+        print(f"websocket: {ev.closed or 'stayed connected'}")
+        if ev.closed:
+            ev = Events(srv)
+            await ev.open()
+        if args.stop:
+            s = await measure_stop(srv, ev, cow_doc(args.image_size, light_z=-2.5), args.stop_after)
+            print(f"Stop {args.stop_after:g} s into the render: /api/stop answered in {s['stop_answer_s']:.2f} s, "
+                  f"the run ended {s['ended_s']:.1f} s after Stop: {s['end']}; the render "
+                  + ("finished anyway" if s["render_finished"] else "was ended"))
+        await ev.ws.close()  # the reconnected one, if the first was lost
 
 
 if __name__ == "__main__":
