@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import time
@@ -29,20 +28,13 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 import httpx  # noqa: E402
 
 from editor_server import EditorServer  # noqa: E402
-from status_latency import Events, cow_server, pct  # noqa: E402
+from status_latency import Events, cow_server, pct, textured_cow  # noqa: E402
 
 
 def cow_doc(image_size: int, backend: str, light_z: float) -> dict:
     """The tutorial's graph as shipped, at ``image_size``, with the given backends and light position."""
-    doc = json.loads((ROOT / "graphs" / "render_textured_cow.json").read_text())
-    for node in doc["nodes"]:
-        if node["id"] == "raster":
-            node["params"]["image_size"] = image_size
-        if node["type"] in ("MeshRasterizer", "SoftPhongShader"):
-            node["params"]["backend"] = backend
-        if node["id"] == "light":
-            node["params"]["location"] = [0.0, 0.0, light_z]
-    return doc
+    return textured_cow({"raster": {"image_size": image_size}, "rasterizer": {"backend": backend},
+                         "shader": {"backend": backend}, "light": {"location": [0.0, 0.0, light_z]}})
 
 
 def is_render_preview(event: dict) -> bool:
@@ -56,11 +48,11 @@ async def one_edit(srv: EditorServer, ev: Events, doc: dict) -> tuple[float, dic
     sent, wall = time.perf_counter(), time.time()
     r = await asyncio.to_thread(httpx.post, srv.url + "/api/run", json={"doc": doc}, timeout=600)
     r.raise_for_status()
-    shown = await ev.until(lambda e: is_render_preview(e) and ev.events.index(e) >= start, 600)
+    shown = await ev.until(is_render_preview, 600, since=start)
     latency = time.perf_counter() - sent
     if shown is None:
         raise RuntimeError(f"no preview of the render arrived ({ev.closed or 'timed out'})")
-    await ev.until(lambda e: e["type"] == "run_finished" and ev.events.index(e) >= start, 600)
+    await ev.until(lambda e: e["type"] == "run_finished", 600, since=start)
     events = ev.events[start:]
 
     def at(kind: str, node: str | None = None) -> float:

@@ -45,19 +45,20 @@ def shipped_iterations(graph: dict) -> dict[str, int]:
 
 
 def progress_rates(events_file: Path) -> dict[str, tuple[int, float]]:
-    """Per trainer: iterations reached and seconds per iteration from the progress events (after the 2nd)."""
+    """Per trainer: the iterations it reached, and seconds per iteration between its first progress event from
+    the second iteration on and its last (the whole span when it reported less than that)."""
     seen: dict[str, list[tuple[int, float]]] = {}
     for line in events_file.read_text().splitlines():
         event = json.loads(line)
-        if event.get("type") == "progress" and event.get("elapsed_s") is not None:
+        if event.get("type") == "progress":
             seen.setdefault(event["node"], []).append((int(event["iteration"]), float(event["elapsed_s"])))
     rates = {}
     for node, points in seen.items():
-        last_it, last_s = max(points)
-        early = [p for p in points if p[0] >= 2 and p[0] < last_it] or [min(points)]
-        first_it, first_s = min(early)
-        span = max(last_it - first_it, 1)
-        rates[node] = (last_it, (last_s - first_s) / span if last_it > first_it else last_s / max(last_it, 1))
+        last = max(points)
+        first = min((p for p in points if p[0] >= 2), default=(0, 0.0))
+        if first >= last:
+            first = (0, 0.0)
+        rates[node] = (last[0], (last[1] - first[1]) / max(last[0] - first[0], 1))
     return rates
 
 

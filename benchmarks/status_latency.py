@@ -36,16 +36,20 @@ import websockets  # noqa: E402
 from editor_server import EditorServer, make_library  # noqa: E402
 
 
-def cow_doc(image_size: int, light_z: float = -3.0) -> dict:
+def textured_cow(params: dict[str, dict]) -> dict:
+    """graphs/render_textured_cow.json as the page would post it, with ``{node id: {param: value}}`` set."""
     doc = json.loads((ROOT / "graphs" / "render_textured_cow.json").read_text())
     for node in doc["nodes"]:
-        if node["id"] == "raster":
-            node["params"].update(image_size=image_size, bin_size=0, faces_per_pixel=4, blur_radius=1e-4)
-        if node["id"] == "rasterizer":
-            node["params"]["backend"] = "pytorch3d"   # the long C++ call under test (ours takes milliseconds)
-        if node["id"] == "light":
-            node["params"]["location"] = [0.0, 0.0, light_z]
+        node["params"].update(params.get(node["id"], {}))
     return doc
+
+
+def cow_doc(image_size: int, light_z: float = -3.0) -> dict:
+    return textured_cow({
+        "raster": {"image_size": image_size, "bin_size": 0, "faces_per_pixel": 4, "blur_radius": 1e-4},
+        "rasterizer": {"backend": "pytorch3d"},   # the long C++ call under test (ours takes milliseconds)
+        "light": {"location": [0.0, 0.0, light_z]},
+    })
 
 
 def decode(frame):
@@ -105,8 +109,9 @@ class Events:
         self.closed = self.closed or "closed"
         self.changed.set()
 
-    async def until(self, pred, limit: float) -> dict | None:
-        seen = 0
+    async def until(self, pred, limit: float, since: int = 0) -> dict | None:
+        """The first event from index ``since`` on that ``pred`` accepts, waiting up to ``limit`` seconds."""
+        seen = since
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             for event in self.events[seen:]:
@@ -189,7 +194,7 @@ async def measure_stop(srv: EditorServer, ev: Events, doc: dict, after: float) -
     t0 = time.perf_counter()
     stop = await asyncio.to_thread(httpx.post, srv.url + "/api/stop", timeout=600)
     stop_answer_s = time.perf_counter() - t0
-    end = await ev.until(lambda e: e["type"] == "run_finished" and ev.events.index(e) >= start, 600)
+    end = await ev.until(lambda e: e["type"] == "run_finished", 600, since=start)
     render = next((e for e in ev.events[start:] if e["type"] == "node_finished" and e.get("node") == "render"), None)
     return {"stop_answer_s": stop_answer_s, "ended_s": time.perf_counter() - t0, "stop": stop.json(),
             "render_finished": render is not None,

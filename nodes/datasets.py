@@ -4,8 +4,8 @@ Monte-Carlo ray locations, and turntable cameras for showing a trained result.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
